@@ -1,0 +1,308 @@
+"""The plan file: one TOML document that says what moves where.
+
+Loaded once, validated with pydantic, `${VAR}` references read from the environment.  Every
+problem becomes one `ConfigError` sentence naming the file, the field and the fix.  Secrets
+are `SecretStr`, so they never show in `repr`, logs or error text.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from bucketshift.errors import ConfigError
+
+__all__ = [
+    "Access",
+    "BucketMapping",
+    "DatabaseConfig",
+    "Endpoint",
+    "LocalEndpoint",
+    "Plan",
+    "S3Endpoint",
+    "SupabaseEndpoint",
+    "TransferConfig",
+    "load_plan",
+    "parse_plan",
+]
+
+Access = Literal["public-read", "private"]
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_S3_BUCKET = re.compile(r"^(?!xn--)(?!.*\.\.)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_SUPABASE_BUCKET = re.compile(r"^[A-Za-z0-9_!.*'() &$=@;:+,?-]{1,100}$")
+MiB = 1024 * 1024
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _origin(value: str, field: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{field} must be an http(s) URL such as https://abcd.supabase.co")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class SupabaseEndpoint(_Model):
+    """A Supabase project reached through its Storage HTTP API."""
+
+    type: Literal["supabase"]
+    url: str
+    key: SecretStr
+    dsn: SecretStr | None = None
+    list_api: Literal["auto", "v2", "legacy"] = "auto"
+    timeout: float = Field(default=60.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        origin = _origin(value, "url")
+        path = urlsplit(value.strip()).path.rstrip("/")
+        if path not in ("", "/storage/v1"):
+            raise ValueError("url must be the project URL (https://<ref>.supabase.co), without a path")
+        return origin
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("key is empty; set it to the service role key")
+        return value
+
+
+class S3Endpoint(_Model):
+    """Amazon S3 or any S3-compatible store; credentials follow the AWS default chain."""
+
+    type: Literal["s3"]
+    region: str = Field(min_length=1)
+    endpoint_url: str | None = None
+    profile: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    addressing_style: Literal["auto", "virtual", "path"] = "auto"
+    public_base_url: str | None = None
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        _origin(value, "endpoint_url")
+        return value.strip().rstrip("/")
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        _origin(value, "public_base_url")
+        return value.strip().rstrip("/")
+
+    @model_validator(mode="after")
+    def _keys_together(self) -> S3Endpoint:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("give both access_key_id and secret_access_key, or neither (AWS default chain)")
+        return self
+
+
+class LocalEndpoint(_Model):
+    """A directory tree: one sub-directory per bucket."""
+
+    type: Literal["local"]
+    path: Path
+
+
+Endpoint = Annotated[SupabaseEndpoint | S3Endpoint | LocalEndpoint, Field(discriminator="type")]
+
+
+class BucketMapping(_Model):
+    """One source bucket and where it goes."""
+
+    source: str = Field(min_length=1)
+    destination: str = ""
+    access: Access
+    prefix: str = ""
+
+    @model_validator(mode="after")
+    def _default_destination(self) -> BucketMapping:
+        if not self.destination:
+            object.__setattr__(self, "destination", self.source)
+        if self.prefix.startswith("/"):
+            raise ValueError("prefix must not start with '/'")
+        return self
+
+
+class DatabaseConfig(_Model):
+    """The application's Postgres, whose stored URLs are rewritten."""
+
+    dsn: SecretStr
+    columns: list[str] = Field(default_factory=list)
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, value: list[str]) -> list[str]:
+        for item in value:
+            parts = item.split(".")
+            if len(parts) not in (2, 3) or not all(parts):
+                raise ValueError(f"'{item}' must be written table.column or schema.table.column")
+        return value
+
+
+class TransferConfig(_Model):
+    """How hard to push: concurrency and multipart sizes."""
+
+    concurrency: int = Field(default=64, ge=1, le=1024)
+    multipart_threshold: int = Field(default=16 * MiB, ge=5 * MiB)
+    part_size: int = Field(default=8 * MiB, ge=5 * MiB, le=5 * 1024 * MiB)
+
+
+class Plan(_Model):
+    """The whole plan file."""
+
+    source: Endpoint
+    destination: Endpoint
+    buckets: list[BucketMapping] = Field(min_length=1)
+    database: DatabaseConfig | None = None
+    transfer: TransferConfig = Field(default_factory=TransferConfig)
+    path: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _bucket_names(self) -> Plan:
+        seen: dict[str, int] = {}
+        for index, mapping in enumerate(self.buckets):
+            if mapping.destination in seen:
+                raise _FieldProblem(
+                    ("buckets", index, "destination"),
+                    f"'{mapping.destination}' is already the destination of buckets[{seen[mapping.destination]}]",
+                )
+            seen[mapping.destination] = index
+            if isinstance(self.destination, S3Endpoint) and not _S3_BUCKET.match(mapping.destination):
+                raise _FieldProblem(
+                    ("buckets", index, "destination"),
+                    f"'{mapping.destination}' is not a valid S3 bucket name "
+                    "(3-63 lower-case letters, digits, dots and hyphens); set destination to one",
+                )
+            if isinstance(self.source, SupabaseEndpoint) and not _SUPABASE_BUCKET.match(mapping.source):
+                raise _FieldProblem(("buckets", index, "source"), f"'{mapping.source}' is not a Supabase bucket name")
+        return self
+
+    def resolve(self, path: Path) -> Path:
+        """A path written in the plan file, relative to the file's directory."""
+        if path.is_absolute() or self.path is None:
+            return path
+        return self.path.parent / path
+
+
+class _FieldProblem(ValueError):
+    """Raised inside validators that know the exact field at fault."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+
+def _loc(parts: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out or "(top level)"
+
+
+def _expand(value: Any, loc: tuple[str | int, ...], env: Mapping[str, str], where: str) -> Any:
+    if isinstance(value, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                raise ConfigError(
+                    f"{where}: {_loc(loc)}: environment variable {name} is not set; "
+                    "export it or write the value in the file"
+                )
+            return env[name]
+
+        return _VAR.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, (*loc, k), env, where) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, (*loc, i), env, where) for i, v in enumerate(value)]
+    return value
+
+
+def _known_fields(loc: tuple[str | int, ...]) -> list[str]:
+    models: list[Any] = [Plan]
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        found: list[Any] = []
+        for model in models:
+            field = model.model_fields.get(part)
+            if field is None:
+                continue
+            annotation = field.annotation
+            for candidate in (annotation, *getattr(annotation, "__args__", ())):
+                if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                    found.append(candidate)
+        models = found
+    return sorted({name for model in models for name in model.model_fields})
+
+
+def _describe(error: Mapping[str, Any], where: str) -> str:
+    loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and part in ("supabase", "s3", "local")))
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    problem = ctx.get("error")
+    if isinstance(problem, _FieldProblem):
+        return f"{where}: {_loc(problem.loc)}: {problem.message}"
+    if kind == "extra_forbidden":
+        name = str(loc[-1])
+        close = difflib.get_close_matches(name, _known_fields(loc), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else "; remove it"
+        return f"{where}: {_loc(loc)}: unknown field{hint}"
+    if kind == "missing":
+        return f"{where}: {_loc(loc)}: required field is missing; add it"
+    if kind == "union_tag_invalid" or kind == "union_tag_not_found":
+        return f"{where}: {_loc(loc)}.type: must be one of 'supabase', 's3', 'local'"
+    if kind == "literal_error":
+        return f"{where}: {_loc(loc)}: must be {ctx.get('expected')} (got {error.get('input')!r})"
+    message = str(problem) if problem is not None else error["msg"]
+    return f"{where}: {_loc(loc)}: {message}"
+
+
+def parse_plan(text: str, *, where: str = "plan file", env: Mapping[str, str] | None = None) -> Plan:
+    """Validate plan-file text; `where` names the file in messages."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: not valid TOML: {exc}; fix the syntax at that place") from None
+    expanded = _expand(raw, (), os.environ if env is None else env, where)
+    try:
+        return Plan.model_validate(expanded)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc.errors()[0], where)) from None
+
+
+def load_plan(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Plan:
+    """Read and validate the plan file at `path`."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"plan file {file} not found; write one (see README) or pass --config PATH") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"plan file {file} cannot be read ({type(exc).__name__}); check the path") from None
+    plan = parse_plan(text, where=str(file), env=env)
+    return plan.model_copy(update={"path": file.resolve()})

@@ -1,0 +1,112 @@
+"""The one exception hierarchy every layer shares.
+
+Backends translate their SDK and HTTP errors into these classes at their boundary, so the
+engine decides retries from the class alone and the CLI turns any of them into one sentence
+and an exit code.  Messages never contain secrets: they name buckets, keys, files and fields.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDenied",
+    "AlreadyExists",
+    "BucketNotEmpty",
+    "BucketNotFound",
+    "BucketshiftError",
+    "ChecksumMismatch",
+    "ConfigError",
+    "Conflict",
+    "InvalidKey",
+    "NotFound",
+    "Retryable",
+    "StoreError",
+    "Throttled",
+    "TooLarge",
+    "TransientError",
+    "UsageError",
+]
+
+EXIT_FAILURES = 1
+EXIT_USAGE = 2
+
+
+class BucketshiftError(Exception):
+    """Base of every error bucketshift raises on purpose."""
+
+    exit_code: int = EXIT_FAILURES
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(BucketshiftError):
+    """The plan file or an environment variable it names is missing or wrong."""
+
+    exit_code = EXIT_USAGE
+
+
+class UsageError(BucketshiftError):
+    """The command line asks for something that cannot be done as asked."""
+
+    exit_code = EXIT_USAGE
+
+
+class StoreError(BucketshiftError):
+    """An object store refused or failed a request."""
+
+    def __init__(self, message: str, *, bucket: str | None = None, key: str | None = None) -> None:
+        super().__init__(message)
+        self.bucket = bucket
+        self.key = key
+
+
+class NotFound(StoreError):
+    """The object (or its bucket) does not exist."""
+
+
+class BucketNotFound(NotFound):
+    """The bucket itself does not exist."""
+
+
+class Conflict(StoreError):
+    """The request contradicts the store's current state."""
+
+
+class AlreadyExists(Conflict):
+    """A create-only write or bucket creation met an existing one."""
+
+
+class BucketNotEmpty(Conflict):
+    """A bucket cannot be deleted while it holds objects."""
+
+
+class AccessDenied(StoreError):
+    """The credentials are valid but not allowed to do this; retrying will not help."""
+
+
+class InvalidKey(StoreError):
+    """The store cannot hold an object under this key."""
+
+
+class TooLarge(StoreError):
+    """The object is larger than the store or bucket accepts."""
+
+
+class ChecksumMismatch(StoreError):
+    """The bytes that arrived are not the bytes that were sent."""
+
+
+class Retryable(StoreError):
+    """A failure that may succeed if the same request is sent again later."""
+
+
+class Throttled(Retryable):
+    """The store asked us to slow down (429, 503 SlowDown, 544)."""
+
+
+class TransientError(Retryable):
+    """A server error, a reset connection or a truncated body."""
