@@ -120,6 +120,15 @@ class LocalEndpoint(_Model):
 
     type: Literal["local"]
     path: Path
+    public_base_url: str | None = None
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        _origin(value, "public_base_url")
+        return value.strip().rstrip("/")
 
 
 Endpoint = Annotated[SupabaseEndpoint | S3Endpoint | LocalEndpoint, Field(discriminator="type")]

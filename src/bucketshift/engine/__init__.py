@@ -1,0 +1,1 @@
+"""The transfer pipeline and the manifest (arrives with the copy engine)."""
