@@ -314,4 +314,10 @@ def load_plan(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = N
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise ConfigError(f"plan file {file} cannot be read ({type(exc).__name__}); check the path") from None
     plan = parse_plan(text, where=str(file), env=env)
-    return plan.model_copy(update={"path": file.resolve()})
+    base = file.resolve().parent
+    updates: dict[str, Any] = {"path": file.resolve()}
+    for side in ("source", "destination"):
+        endpoint = getattr(plan, side)
+        if isinstance(endpoint, LocalEndpoint) and not endpoint.path.is_absolute():
+            updates[side] = endpoint.model_copy(update={"path": base / endpoint.path})
+    return plan.model_copy(update=updates)

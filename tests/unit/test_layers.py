@@ -1,0 +1,68 @@
+"""Arrows point down only: a lower layer never imports a higher one (DESIGN.md, Layers)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "bucketshift"
+
+RANK = {
+    "errors": 0,
+    "config": 1,
+    "stores": 2,
+    "urls": 2,
+    "database": 2,
+    "provision": 2,
+    "sandbox": 2,
+    "engine": 3,
+    "operations": 4,
+    "cli": 5,
+}
+
+
+def layer_of(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] != "bucketshift" or len(parts) < 2:
+        return None
+    return parts[1]
+
+
+def imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append(node.module)
+    return found
+
+
+def test_every_module_has_a_known_layer() -> None:
+    unknown = {p.relative_to(PACKAGE).parts[0].removesuffix(".py") for p in PACKAGE.rglob("*.py")} - set(RANK)
+    assert unknown <= {"__init__"}, f"modules outside the known layers: {unknown}"
+
+
+def test_no_layer_imports_a_higher_one() -> None:
+    offences = []
+    for path in PACKAGE.rglob("*.py"):
+        own = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+        if own not in RANK:
+            continue
+        for module in imports(path):
+            target = layer_of(module)
+            if target in RANK and target != own and RANK[target] >= RANK[own]:
+                offences.append(f"{path.relative_to(PACKAGE)} imports {module}")
+    assert not offences, "\n".join(offences)
+
+
+def test_core_never_imports_a_backend_module() -> None:
+    backends = {"bucketshift.stores.supabase", "bucketshift.stores.s3", "bucketshift.stores.local"}
+    offences = []
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE)
+        if rel.parts[0] in ("stores", "sandbox"):
+            continue
+        offences += [f"{rel} imports {m}" for m in imports(path) if m in backends]
+    assert not offences, "\n".join(offences)
