@@ -118,6 +118,8 @@ class ObjectStore(ABC):
     """
 
     kind: ClassVar[str]
+    read_includes_metadata: ClassVar[bool] = True
+    """False where `open` cannot return user metadata, so a copy must `head` each object too."""
 
     @abstractmethod
     async def list_buckets(self) -> list[BucketInfo]: ...

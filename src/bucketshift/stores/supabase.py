@@ -168,6 +168,7 @@ class SupabaseStore(ObjectStore):
     """A Supabase project's Storage; the key is the service role key (legacy JWT or `sb_secret_`)."""
 
     kind = "supabase"
+    read_includes_metadata = False
 
     def __init__(
         self,
