@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -13,10 +14,14 @@ import typer
 
 from bucketshift import __version__
 from bucketshift.cli import render
+from bucketshift.cli.progress import Row, live
 from bucketshift.config import Plan, load_plan
-from bucketshift.errors import EXIT_FAILURES, BucketshiftError
+from bucketshift.engine.pacing import parse_rate
+from bucketshift.errors import EXIT_FAILURES, BucketshiftError, UsageError
 from bucketshift.operations.check import check as check_op
+from bucketshift.operations.copy import CopyRequest, CopyRun
 from bucketshift.operations.listing import list_objects
+from bucketshift.operations.verify import VerifyRequest, VerifyRun
 
 T = TypeVar("T")
 
@@ -82,6 +87,182 @@ def ls(
     side = "destination" if destination else "source"
     result = _run(lambda: list_objects(plan, side, bucket, prefix, limit))
     render.emit_json(result) if json_output else render.listing(result)
+
+
+StateOption = Annotated[Path | None, typer.Option("--state", help="The manifest file (default: beside the plan file).")]
+BucketsOption = Annotated[
+    list[str] | None, typer.Option("--bucket", "-b", help="Only this bucket mapping (repeatable).")
+]
+ConcurrencyOption = Annotated[
+    int | None, typer.Option("--concurrency", min=1, max=1024, help="Objects in flight (default: plan file).")
+]
+PlaceholdersOption = Annotated[
+    bool, typer.Option("--keep-placeholders", help="Also copy .emptyFolderPlaceholder objects.")
+]
+
+
+def _transfer_rows(run: CopyRun) -> list[Row]:
+    rows = []
+    for r in run.reports:
+        s = r.stats
+        note = "" if s.listing_done else f"listing ({s.listed} seen)"
+        rows.append(
+            Row(
+                r.spec.source_bucket,
+                s.copied + s.failed,
+                s.to_copy if s.listing_done else None,
+                s.bytes_moved,
+                s.failed,
+                note,
+            )
+        )
+    return rows
+
+
+def _transfer(
+    mode: str,
+    config: Path,
+    dry_run: bool,
+    concurrency: int | None,
+    keep_placeholders: bool,
+    max_rps: float | None,
+    bandwidth: str | None,
+    state: Path | None,
+    buckets: list[str] | None,
+    json_output: bool,
+) -> None:
+    plan = _plan(config)
+    try:
+        rate = parse_rate(bandwidth) if bandwidth else None
+    except ValueError as exc:
+        raise UsageError(f"--bandwidth: {exc}") from None
+    request = CopyRequest(
+        mode=mode,
+        dry_run=dry_run,
+        concurrency=concurrency,
+        keep_placeholders=keep_placeholders,
+        max_requests_per_second=max_rps,
+        bandwidth=rate,
+        state=state,
+        buckets=buckets,
+    )
+    work = CopyRun(plan, request)
+
+    async def go() -> None:
+        async with live(render.err, lambda: _transfer_rows(work), enabled=not dry_run):
+            await work.run()
+
+    started = time.monotonic()
+    asyncio.run(go())
+    if json_output:
+        render.emit_json(
+            render.transfer_json(work.reports, mode=mode, dry_run=dry_run, manifest=str(work.manifest_path))
+        )
+    else:
+        render.transfer_summary(work.reports, mode=mode, dry_run=dry_run, elapsed=time.monotonic() - started)
+    if work.failed:
+        raise typer.Exit(EXIT_FAILURES)
+
+
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what would be copied; write nothing.")]
+RpsOption = Annotated[
+    float | None, typer.Option("--max-requests-per-second", min=0.1, help="Cap on requests to the source.")
+]
+BandwidthOption = Annotated[str | None, typer.Option("--bandwidth", help="Cap on bytes moved, e.g. 50MB/s.")]
+
+
+@app.command()
+def copy(
+    config: ConfigOption = Path("bucketshift.toml"),
+    dry_run: DryRunOption = False,
+    concurrency: ConcurrencyOption = None,
+    keep_placeholders: PlaceholdersOption = False,
+    max_requests_per_second: RpsOption = None,
+    bandwidth: BandwidthOption = None,
+    state: StateOption = None,
+    bucket: BucketsOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Copy every object that is missing or different at the destination; resumable."""
+    _transfer(
+        "copy",
+        config,
+        dry_run,
+        concurrency,
+        keep_placeholders,
+        max_requests_per_second,
+        bandwidth,
+        state,
+        bucket,
+        json_output,
+    )
+
+
+@app.command()
+def sync(
+    config: ConfigOption = Path("bucketshift.toml"),
+    dry_run: DryRunOption = False,
+    concurrency: ConcurrencyOption = None,
+    keep_placeholders: PlaceholdersOption = False,
+    max_requests_per_second: RpsOption = None,
+    bandwidth: BandwidthOption = None,
+    state: StateOption = None,
+    bucket: BucketsOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """The cut-over pass: copy only what is new or changed at the source since the last copy; never deletes."""
+    _transfer(
+        "sync",
+        config,
+        dry_run,
+        concurrency,
+        keep_placeholders,
+        max_requests_per_second,
+        bandwidth,
+        state,
+        bucket,
+        json_output,
+    )
+
+
+def _verify_rows(run: VerifyRun) -> list[Row]:
+    return [
+        Row(
+            r.spec.source_bucket,
+            r.stats.checked,
+            None if not r.stats.listing_done else r.stats.checked,
+            r.stats.hashed_bytes,
+            r.stats.missing + r.stats.differing,
+        )
+        for r in run.reports
+    ]
+
+
+@app.command()
+def verify(
+    config: ConfigOption = Path("bucketshift.toml"),
+    deep: Annotated[bool, typer.Option("--deep", help="Re-read and hash every destination object.")] = False,
+    keep_placeholders: PlaceholdersOption = False,
+    concurrency: ConcurrencyOption = None,
+    state: StateOption = None,
+    bucket: BucketsOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Check every source object is at the destination with the same size and sha256; exit 1 if not."""
+    plan = _plan(config)
+    request = VerifyRequest(
+        deep=deep, keep_placeholders=keep_placeholders, concurrency=concurrency, state=state, buckets=bucket
+    )
+    work = VerifyRun(plan, request)
+
+    async def go() -> None:
+        async with live(render.err, lambda: _verify_rows(work)):
+            await work.run()
+
+    asyncio.run(go())
+    render.emit_json(render.verify_json(work.reports)) if json_output else render.verify_summary(work.reports)
+    if not work.ok:
+        raise typer.Exit(EXIT_FAILURES)
 
 
 def run(argv: list[str] | None = None) -> Any:

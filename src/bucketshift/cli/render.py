@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from datetime import datetime
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from bucketshift.engine.transfer import MappingReport
+from bucketshift.engine.verify import VerifyReport
 from bucketshift.operations.check import CheckResult
 from bucketshift.operations.listing import ListResult
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def _console(stderr: bool) -> Console:
+    """A pipe or a CI log is not 80 columns wide: give tables room there."""
+    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=stderr, highlight=False, soft_wrap=True, width=160)
+    return console
+
+
+out = _console(stderr=False)
+err = _console(stderr=True)
 
 
 def _plain(value: Any) -> Any:
@@ -69,3 +81,118 @@ def listing(result: ListResult) -> None:
     out.print(table)
     more = f", first {len(result.shown)} shown" if len(result.shown) < result.count else ""
     out.print(f"{result.side} bucket {result.bucket}: {result.count} objects, {size(result.total_bytes)}{more}")
+
+
+def transfer_json(reports: list[MappingReport], *, mode: str, dry_run: bool, manifest: str) -> dict[str, Any]:
+    buckets = []
+    for r in reports:
+        s = r.stats
+        buckets.append(
+            {
+                "source": r.spec.source_bucket,
+                "destination": r.spec.dest_bucket,
+                "listed": s.listed,
+                "listed_bytes": s.listed_bytes,
+                "to_copy": s.to_copy,
+                "to_copy_bytes": s.to_copy_bytes,
+                "copied": s.copied,
+                "copied_bytes": s.copied_bytes,
+                "failed": s.failed,
+                "retries": s.retries,
+                "decisions": {str(k): v for k, v in s.decisions.items()},
+                "decision_bytes": {str(k): v for k, v in s.decision_bytes.items()},
+                "failures": [{"key": f.key, "error": f.error, "kind": f.kind} for f in r.failures],
+            }
+        )
+    return {"mode": mode, "dry_run": dry_run, "manifest": manifest, "buckets": buckets}
+
+
+def transfer_summary(reports: list[MappingReport], *, mode: str, dry_run: bool, elapsed: float) -> None:
+    title = f"{mode} (dry run: nothing written)" if dry_run else mode
+    table = Table(title=title)
+    for column in ("source", "destination", "listed", "new", "changed", "unchanged", "placeholders skipped"):
+        table.add_column(column)
+    table.add_column("would copy" if dry_run else "copied")
+    table.add_column("failed")
+    for r in reports:
+        s, d = r.stats, r.stats.decisions
+        moved = f"{s.to_copy} ({size(s.to_copy_bytes)})" if dry_run else f"{s.copied} ({size(s.copied_bytes)})"
+        table.add_row(
+            r.spec.source_bucket,
+            r.spec.dest_bucket,
+            str(s.listed),
+            str(d.get("new", 0) + d.get("retry", 0)),
+            str(d.get("changed", 0) + d.get("missing", 0)),
+            str(d.get("same", 0)),
+            str(d.get("placeholder", 0)),
+            moved,
+            f"[red]{s.failed}[/red]" if s.failed else "0",
+        )
+    out.print(table)
+    if not dry_run:
+        moved_bytes = sum(r.stats.copied_bytes for r in reports)
+        objects = sum(r.stats.copied for r in reports)
+        rate = objects / elapsed if elapsed > 0 else 0.0
+        out.print(f"{objects} objects, {size(moved_bytes)} in {elapsed:.1f}s ({rate:.1f} objects/s)")
+    for r in reports:
+        for failure in r.failures[:20]:
+            out.print(f"[red]failed[/red] {r.spec.source_bucket}/{failure.key}: {failure.error}", markup=True)
+        if len(r.failures) > 20:
+            out.print(f"... and {len(r.failures) - 20} more failures in {r.spec.source_bucket} (see --json)")
+
+
+def verify_json(reports: list[VerifyReport]) -> dict[str, Any]:
+    buckets = []
+    for r in reports:
+        s = r.stats
+        buckets.append(
+            {
+                "source": r.spec.source_bucket,
+                "destination": r.spec.dest_bucket,
+                "checked": s.checked,
+                "verified": s.verified,
+                "missing": s.missing,
+                "differing": s.differing,
+                "placeholders_skipped": s.placeholders_skipped,
+                "extra_at_destination": s.extra_at_destination,
+                "missing_keys": sorted(r.missing),
+                "differing_keys": [
+                    {"key": m.key, "reason": m.reason} for m in sorted(r.differing, key=lambda m: m.key)
+                ],
+            }
+        )
+    return {
+        "ok": all(r.ok for r in reports),
+        "deep": any(r.deep for r in reports),
+        "missing": sum(r.stats.missing for r in reports),
+        "differing": sum(r.stats.differing for r in reports),
+        "verified": sum(r.stats.verified for r in reports),
+        "buckets": buckets,
+    }
+
+
+def verify_summary(reports: list[VerifyReport]) -> None:
+    deep = any(r.deep for r in reports)
+    table = Table(title="verify (deep: destination bytes re-read)" if deep else "verify")
+    for column in ("source", "destination", "checked", "verified", "missing", "differing", "placeholders skipped"):
+        table.add_column(column)
+    for r in reports:
+        s = r.stats
+        table.add_row(
+            r.spec.source_bucket,
+            r.spec.dest_bucket,
+            str(s.checked),
+            str(s.verified),
+            f"[red]{s.missing}[/red]" if s.missing else "0",
+            f"[red]{s.differing}[/red]" if s.differing else "0",
+            str(s.placeholders_skipped),
+        )
+    out.print(table)
+    for r in reports:
+        for key in sorted(r.missing)[:20]:
+            out.print(f"[red]missing[/red] {r.spec.source_bucket}/{key}")
+        for m in sorted(r.differing, key=lambda m: m.key)[:20]:
+            out.print(f"[red]differs[/red] {r.spec.source_bucket}/{m.key}: {m.reason}")
+    missing, differing = sum(r.stats.missing for r in reports), sum(r.stats.differing for r in reports)
+    verdict = "[green]verified[/green]" if not missing and not differing else "[red]NOT verified[/red]"
+    out.print(f"{verdict}: {missing} missing, {differing} differing")

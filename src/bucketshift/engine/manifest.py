@@ -106,9 +106,11 @@ def _record(row: tuple[object, ...]) -> ObjectRecord:
 class Manifest:
     """The state of every object of every mapping, in one SQLite file."""
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
-        self.path = Path(path)
-        if read_only:
+    def __init__(self, path: Path | None, *, read_only: bool = False) -> None:
+        self.path = Path(path) if path is not None else Path(":memory:")
+        if path is None:
+            self._db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        elif read_only:
             if not self.path.exists():
                 raise ConfigError(f"no manifest at {self.path}; run `bucketshift copy` first or pass --state PATH")
             uri = f"file:{self.path}?mode=ro"
@@ -142,6 +144,11 @@ class Manifest:
             self._db.executescript(_SCHEMA)
             self._db.execute("DELETE FROM schema_info")
             self._db.execute("INSERT INTO schema_info (version) VALUES (?)", (SCHEMA_VERSION,))
+
+    @classmethod
+    def for_preview(cls, path: Path) -> Manifest:
+        """What a dry run reads: the manifest if there is one (never written), else an empty one."""
+        return cls(path, read_only=True) if path.exists() else cls(None)
 
     def close(self) -> None:
         with self._lock:

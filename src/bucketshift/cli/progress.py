@@ -1,0 +1,124 @@
+"""Live progress for long work: rich bars on a terminal, one plain line every few seconds otherwise.
+
+It polls the live counters an operation exposes, so the library never prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from bucketshift.cli.render import size
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    done: int
+    total: int | None
+    bytes_done: int
+    failures: int
+    note: str = ""
+
+
+def _line(row: Row, rate: float) -> str:
+    total = "?" if row.total is None else str(row.total)
+    failed = f", {row.failures} failed" if row.failures else ""
+    note = f", {row.note}" if row.note else ""
+    return f"{row.label}: {row.done}/{total} objects, {size(row.bytes_done)}, {size(int(rate))}/s{failed}{note}"
+
+
+@asynccontextmanager
+async def live(
+    console: Console, rows: Callable[[], list[Row]], *, enabled: bool = True, plain_every: float = 5.0
+) -> AsyncIterator[None]:
+    """Show `rows()` until the block ends."""
+    if not enabled:
+        yield
+        return
+    if console.is_terminal:
+        async with _rich(console, rows):
+            yield
+    else:
+        async with _plain(console, rows, plain_every):
+            yield
+
+
+@asynccontextmanager
+async def _rich(console: Console, rows: Callable[[], list[Row]]) -> AsyncIterator[None]:
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.fields[total_text]}"),
+        TextColumn("{task.fields[bytes]}"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[failures]}"),
+        console=console,
+        transient=False,
+    )
+    ids: dict[str, int] = {}
+    last: dict[str, tuple[float, int, float]] = {}
+
+    def refresh() -> None:
+        now = time.monotonic()
+        for row in rows():
+            if row.label not in ids:
+                ids[row.label] = progress.add_task(
+                    row.label, total=None, total_text="?", bytes="", rate="", failures=""
+                )
+                last[row.label] = (now, row.bytes_done, 0.0)
+            at, seen, rate = last[row.label]
+            if now - at >= 1.0:
+                rate = (row.bytes_done - seen) / (now - at)
+                last[row.label] = (now, row.bytes_done, rate)
+            progress.update(
+                ids[row.label],
+                completed=row.done,
+                total=row.total,
+                total_text="?" if row.total is None else str(row.total),
+                bytes=size(row.bytes_done),
+                rate=f"{size(int(rate))}/s",
+                failures=f"[red]{row.failures} failed[/red]" if row.failures else row.note,
+            )
+
+    async def tick() -> None:
+        while True:
+            refresh()
+            await asyncio.sleep(0.1)
+
+    with progress:
+        task = asyncio.create_task(tick())
+        try:
+            yield
+        finally:
+            task.cancel()
+            refresh()
+
+
+@asynccontextmanager
+async def _plain(console: Console, rows: Callable[[], list[Row]], every: float) -> AsyncIterator[None]:
+    started = time.monotonic()
+
+    def report() -> None:
+        elapsed = max(time.monotonic() - started, 1e-6)
+        for row in rows():
+            console.print(_line(row, row.bytes_done / elapsed), markup=False, highlight=False)
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(every)
+            report()
+
+    task = asyncio.create_task(tick())
+    try:
+        yield
+    finally:
+        task.cancel()
