@@ -1,0 +1,212 @@
+"""S3 failures from obstore and botocore, mapped to `bucketshift.errors` at the boundary.
+
+Both SDKs are classified the same way: by the S3 error code when the body carries one, then by
+HTTP status, because S3-compatible servers differ (Supabase's S3 endpoint puts a namespace on
+`<Error>` that leaves botocore's `Error.Code` empty; a HEAD answer has no body at all).
+Messages name the bucket and key, never credentials, URLs with signatures or raw bodies.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from botocore import exceptions as boto_exc
+from obstore import exceptions as obs_exc
+
+from bucketshift.errors import (
+    AccessDenied,
+    AlreadyExists,
+    BucketNotEmpty,
+    BucketNotFound,
+    BucketshiftError,
+    ChecksumMismatch,
+    ConfigError,
+    Conflict,
+    InvalidKey,
+    NotFound,
+    StoreError,
+    Throttled,
+    TooLarge,
+    TransientError,
+)
+
+__all__ = ["error_code_from_body", "fill_error_code", "from_botocore", "from_obstore", "from_status"]
+
+_STATUS = re.compile(r"status code: (\d{3})")
+_CODE = re.compile(r"<Code>\s*([^<\s]+)\s*</Code>")
+
+_BY_CODE: dict[str, type[StoreError]] = {
+    "NoSuchBucket": BucketNotFound,
+    "NoSuchKey": NotFound,
+    "NoSuchUpload": NotFound,
+    "NotFound": NotFound,
+    "BucketNotEmpty": BucketNotEmpty,
+    "BucketAlreadyOwnedByYou": AlreadyExists,
+    "BucketAlreadyExists": AlreadyExists,
+    "PreconditionFailed": AlreadyExists,
+    "AccessDenied": AccessDenied,
+    "AllAccessDisabled": AccessDenied,
+    "InvalidAccessKeyId": AccessDenied,
+    "SignatureDoesNotMatch": AccessDenied,
+    "AccountProblem": AccessDenied,
+    "EntityTooLarge": TooLarge,
+    "KeyTooLongError": InvalidKey,
+    "InvalidKey": InvalidKey,
+    "InvalidObjectName": InvalidKey,
+    "BadDigest": ChecksumMismatch,
+    "InvalidDigest": ChecksumMismatch,
+    "XAmzContentSHA256Mismatch": ChecksumMismatch,
+    "SlowDown": Throttled,
+    "Throttling": Throttled,
+    "ThrottlingException": Throttled,
+    "RequestLimitExceeded": Throttled,
+    "TooManyRequests": Throttled,
+    "RequestThrottled": Throttled,
+    "InternalError": TransientError,
+    "ServiceUnavailable": TransientError,
+    "RequestTimeout": TransientError,
+    "OperationAborted": TransientError,
+    "ConditionalRequestConflict": TransientError,
+    "ExpiredToken": TransientError,
+}
+
+_REASON: dict[type[StoreError], str] = {
+    BucketNotFound: "the bucket does not exist",
+    NotFound: "it does not exist",
+    BucketNotEmpty: "the bucket still holds objects",
+    AlreadyExists: "it already exists",
+    AccessDenied: "access denied; check that the credentials allow this action on the bucket",
+    TooLarge: "the object is larger than the store accepts",
+    InvalidKey: "the store cannot hold an object under this key",
+    ChecksumMismatch: "the store received bytes that do not match their checksum",
+    Throttled: "the store asked to slow down",
+    TransientError: "the store failed; a retry may succeed",
+    Conflict: "the request conflicts with the bucket's current state",
+    StoreError: "the store refused the request",
+}
+
+
+def _class_for(status: int | None, code: str) -> type[StoreError]:
+    if code in _BY_CODE:
+        return _BY_CODE[code]
+    if status is None:
+        return TransientError
+    if status == 404:
+        return NotFound
+    if status in (401, 403):
+        return AccessDenied
+    if status == 412:
+        return AlreadyExists
+    if status == 409:
+        return Conflict
+    if status == 413:
+        return TooLarge
+    if status in (429, 503, 544):
+        return Throttled
+    if status == 408 or status >= 500:
+        return TransientError
+    return StoreError
+
+
+def _subject(bucket: str | None, key: str | None) -> str:
+    if key is not None:
+        return f"object {key!r} in bucket {bucket}"
+    if bucket is not None:
+        return f"bucket {bucket}"
+    return "the S3 store"
+
+
+def from_status(
+    action: str, status: int | None, code: str = "", *, bucket: str | None = None, key: str | None = None
+) -> StoreError:
+    """The shared error for an S3 answer of `status` with error `code` (either may be missing)."""
+    cls = _class_for(status, code)
+    if cls is BucketNotFound:
+        key = None
+    detail = " ".join(part for part in (str(status) if status else "", code) if part)
+    suffix = f" (HTTP {detail})" if detail else ""
+    return cls(f"{action} {_subject(bucket, key)}: {_REASON[cls]}{suffix}", bucket=bucket, key=key)
+
+
+def error_code_from_body(body: bytes | str) -> str:
+    """The `<Code>` of an S3 error body, with or without an XML namespace on `<Error>`."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    match = _CODE.search(text)
+    return match.group(1) if match else ""
+
+
+def fill_error_code(http_response: Any, parsed: dict[str, Any], **_: Any) -> None:
+    """botocore `after-call` hook: recover `Error.Code` that a namespaced error body hides."""
+    error = parsed.get("Error") if isinstance(parsed, dict) else None
+    if not isinstance(error, dict) or error.get("Code"):
+        return
+    content = getattr(http_response, "content", b"") or b""
+    error["Code"] = error_code_from_body(content) or str(getattr(http_response, "status_code", "") or "")
+
+
+def from_obstore(exc: BaseException, action: str, *, bucket: str, key: str | None = None) -> BucketshiftError:
+    """Map an obstore exception (or the ValueError it raises for a path) to a shared error."""
+    if isinstance(exc, BucketshiftError):
+        return exc
+    text = str(exc)
+    head = text.split("Debug source:", 1)[0]
+    if isinstance(exc, ValueError) and "parse path" in text:
+        return InvalidKey(f"{action} {_subject(bucket, key)}: the key cannot be sent as given", bucket=bucket, key=key)
+    match = _STATUS.search(head)
+    status = int(match.group(1)) if match else None
+    code = error_code_from_body(head)
+    if status is None and not code:
+        if isinstance(exc, FileNotFoundError | obs_exc.NotFoundError):
+            status = 404
+        elif isinstance(exc, obs_exc.PermissionDeniedError | obs_exc.UnauthenticatedError):
+            status = 403
+        elif isinstance(exc, obs_exc.AlreadyExistsError | obs_exc.PreconditionError):
+            status = 412
+    return from_status(action, status, code, bucket=bucket, key=key)
+
+
+_TRANSIENT_BOTO = (
+    boto_exc.EndpointConnectionError,
+    boto_exc.ConnectionClosedError,
+    boto_exc.ReadTimeoutError,
+    boto_exc.ConnectTimeoutError,
+    boto_exc.ResponseStreamingError,
+    boto_exc.IncompleteReadError,
+    boto_exc.HTTPClientError,
+)
+_CREDENTIALS_BOTO = (
+    boto_exc.NoCredentialsError,
+    boto_exc.PartialCredentialsError,
+    boto_exc.ProfileNotFound,
+    boto_exc.CredentialRetrievalError,
+    boto_exc.NoRegionError,
+)
+
+
+def from_botocore(exc: BaseException, action: str, *, bucket: str | None, key: str | None = None) -> BucketshiftError:
+    """Map a botocore exception to a shared error (credential problems are configuration errors)."""
+    if isinstance(exc, BucketshiftError):
+        return exc
+    if isinstance(exc, boto_exc.ClientError):
+        response: dict[str, Any] = getattr(exc, "response", {}) or {}
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = str(response.get("Error", {}).get("Code") or "")
+        if code.isdigit():
+            code = ""
+        return from_status(action, status, code, bucket=bucket, key=key)
+    if isinstance(exc, boto_exc.ProfileNotFound):
+        return ConfigError(
+            f"{exc}; name a profile from ~/.aws/config (or AWS_CONFIG_FILE) in the plan file or AWS_PROFILE"
+        )
+    if isinstance(exc, _CREDENTIALS_BOTO):
+        return ConfigError(
+            f"{action} {_subject(bucket, key)}: no usable AWS credentials ({type(exc).__name__}); "
+            "set AWS_PROFILE or the profile in the plan file, or the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
+            "environment variables"
+        )
+    if isinstance(exc, (*_TRANSIENT_BOTO, ConnectionError, TimeoutError)):
+        return from_status(action, None, bucket=bucket, key=key)
+    if isinstance(exc, boto_exc.ParamValidationError):
+        return StoreError(f"{action} {_subject(bucket, key)}: the request is not valid for S3", bucket=bucket, key=key)
+    return from_status(action, None, bucket=bucket, key=key)
