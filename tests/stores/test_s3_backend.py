@@ -1,0 +1,598 @@
+"""What only the S3 backend has to get right: addressing, the bucket-region quirk, the obstore and
+boto3 paths meeting at every key, multipart clean-up, credentials and error mapping.
+
+moto serves the real requests; a small scripted HTTP server stands in where moto cannot fail on
+demand (503 SlowDown, namespaced error bodies, a body cut short, the credentials sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from bucketshift.config import S3Endpoint
+from bucketshift.errors import (
+    AccessDenied,
+    AlreadyExists,
+    BucketNotEmpty,
+    BucketNotFound,
+    ConfigError,
+    InvalidKey,
+    NotFound,
+    Throttled,
+    TooLarge,
+    TransientError,
+)
+from bucketshift.sandbox.servers import MotoServer
+from bucketshift.stores.registry import open_store
+from bucketshift.stores.s3 import S3Store, obstore_can_hold
+
+MiB = 1024 * 1024
+ODD_KEYS = ["x/", "a//b", "a/./b", "a/../b", "/lead", "tab\there", "end/.", "..", "dir//"]
+_names = count()
+
+
+def s3(moto: MotoServer | None = None, **changes: Any) -> S3Endpoint:
+    fields: dict[str, Any] = {"type": "s3", "region": "us-east-1"}
+    if moto is not None:
+        fields["endpoint_url"] = moto.endpoint_url
+    fields.update(changes)
+    return S3Endpoint(**fields)
+
+
+@pytest.fixture
+async def store(moto: MotoServer) -> AsyncIterator[S3Store]:
+    """A store with a 1 MiB threshold and 5 MiB parts, so multipart paths run on small bodies."""
+    async with S3Store(s3(moto), multipart_threshold=MiB, part_size=5 * MiB, store_checksums=True) as opened:
+        yield opened  # type: ignore[misc]
+
+
+@pytest.fixture
+async def bucket(store: S3Store) -> str:
+    name = f"s3-backend-{next(_names)}"
+    await store.create_bucket(name)
+    return name
+
+
+def raw_client(moto: MotoServer, region: str = "us-east-1") -> Any:
+    return boto3.client("s3", endpoint_url=moto.endpoint_url, region_name=region)
+
+
+def open_uploads(moto: MotoServer, bucket: str) -> list[str]:
+    return [u["Key"] for u in raw_client(moto).list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
+
+
+async def read_all(store: S3Store, bucket: str, key: str) -> bytes:
+    async with store.open(bucket, key) as reader:
+        return b"".join([chunk async for chunk in reader])
+
+
+async def chunks(total: int, chunk: int = MiB, fail: BaseException | None = None) -> AsyncIterator[bytes]:
+    for index in range(total // chunk):
+        yield bytes([index % 251]) * chunk
+    if fail is not None:
+        raise fail
+
+
+def digest_of(total: int, chunk: int = MiB) -> str:
+    hashed = hashlib.sha256()
+    for index in range(total // chunk):
+        hashed.update(bytes([index % 251]) * chunk)
+    return hashed.hexdigest()
+
+
+# addressing and URLs ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("a/b.png", True),
+        ("a b/ü#?%+.png", True),
+        (".hidden/..x/a..b", True),
+        *((key, False) for key in ODD_KEYS),
+        ("bell\x07", False),
+        ("del\x7f", False),
+    ],
+)
+def test_obstore_can_hold_only_keys_it_sends_unchanged(key: str, expected: bool) -> None:
+    assert obstore_can_hold(key) is expected
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "bucket", "key", "url"),
+    [
+        (
+            s3(region="eu-west-1"),
+            "media",
+            "a b/ü#?+%~.png",
+            "https://media.s3.eu-west-1.amazonaws.com/a%20b/%C3%BC%23%3F%2B%25~.png",
+        ),
+        (s3(region="us-east-1"), "media", "k", "https://media.s3.us-east-1.amazonaws.com/k"),
+        (s3(region="eu-west-1"), "my.media", "k", "https://s3.eu-west-1.amazonaws.com/my.media/k"),
+        (s3(region="eu-west-1", addressing_style="path"), "media", "k", "https://s3.eu-west-1.amazonaws.com/media/k"),
+        (s3(region="cn-north-1"), "media", "k", "https://media.s3.cn-north-1.amazonaws.com.cn/k"),
+        (s3(endpoint_url="http://127.0.0.1:9000"), "media", "a/b c", "http://127.0.0.1:9000/media/a/b%20c"),
+        (
+            s3(endpoint_url="https://abc.supabase.co/storage/v1/s3"),
+            "media",
+            "k",
+            "https://abc.supabase.co/storage/v1/s3/media/k",
+        ),
+        (
+            s3(endpoint_url="https://minio.example.com", addressing_style="virtual"),
+            "media",
+            "k",
+            "https://media.minio.example.com/k",
+        ),
+        (
+            s3(region="eu-west-1", public_base_url="https://cdn.example.com"),
+            "media",
+            "k",
+            "https://cdn.example.com/media/k",
+        ),
+        (
+            s3(region="eu-west-1"),
+            "media",
+            "a/./b/../c/.",
+            "https://media.s3.eu-west-1.amazonaws.com/a/%2E/b/%2E%2E/c/%2E",
+        ),
+        (s3(region="eu-west-1"), "media", "x//y/", "https://media.s3.eu-west-1.amazonaws.com/x//y/"),
+    ],
+)
+def test_public_url_forms(endpoint: S3Endpoint, bucket: str, key: str, url: str) -> None:
+    assert S3Store(endpoint).public_url(bucket, key) == url
+
+
+async def test_public_and_signed_urls_fetch_every_key(store: S3Store) -> None:
+    """Anonymous GETs of public_url work on a public bucket; signed URLs work for every key."""
+    bucket = f"s3-public-{next(_names)}"
+    await store.create_bucket(bucket, public=True)
+    keys = ["a b/ü#?+%~&=.png", '😀/[x]{y}^`|"<>', *ODD_KEYS]
+    async with httpx.AsyncClient(timeout=30) as http:
+        for key in keys:
+            body = f"body of {key!r}".encode()
+            await store.put(bucket, key, body)
+            public = await http.get(store.public_url(bucket, key))
+            signed = await http.get(await store.signed_url(bucket, key, 300))
+            assert (public.status_code, public.content) == (200, body), key
+            assert (signed.status_code, signed.content) == (200, body), key
+
+
+# buckets ----------------------------------------------------------------------------------------
+
+
+async def test_create_bucket_sends_location_constraint_only_outside_us_east_1(moto: MotoServer) -> None:
+    sent: list[bytes] = []
+
+    def capture(request: Any, **_: Any) -> None:
+        sent.append(request.body or b"")
+
+    for region in ("us-east-1", "eu-west-1"):
+        session = boto3.session.Session()
+        session.events.register("before-send.s3.CreateBucket", capture)
+        async with S3Store(s3(moto, region=region), session=session) as store:
+            name = f"s3-region-{region}-{next(_names)}"
+            await store.create_bucket(name)
+            with pytest.raises(AlreadyExists):
+                await store.create_bucket(name)
+        location = raw_client(moto).get_bucket_location(Bucket=name)["LocationConstraint"]
+        assert location == (None if region == "us-east-1" else region)
+    assert len(sent) == 3, "us-east-1 must look an existing bucket up instead of re-creating it"
+    assert b"LocationConstraint" not in sent[0]
+    assert all(b"<LocationConstraint>eu-west-1</LocationConstraint>" in body for body in sent[1:])
+
+
+async def test_bucket_lifecycle_errors(store: S3Store, bucket: str) -> None:
+    listed = await store.list_buckets()
+    assert bucket in {b.name for b in listed}
+    assert all(b.public is None for b in listed)
+    await store.put(bucket, "k", b"k")
+    with pytest.raises(BucketNotEmpty):
+        await store.delete_bucket(bucket)
+    await store.delete(bucket, "k")
+    await store.delete_bucket(bucket)
+    with pytest.raises(BucketNotFound):
+        await store.delete_bucket(bucket)
+
+
+async def test_missing_bucket_is_bucket_not_found_everywhere(store: S3Store) -> None:
+    missing = "s3-backend-no-such-bucket"
+    with pytest.raises(BucketNotFound):
+        await store.head(missing, "k")
+    with pytest.raises(BucketNotFound):
+        await store.head(missing, "x/")
+    with pytest.raises(BucketNotFound):
+        async with store.open(missing, "k"):
+            pass
+    with pytest.raises(BucketNotFound):
+        await store.put(missing, "k", b"x")
+    with pytest.raises(BucketNotFound):
+        await store.put(missing, "a//b", b"x")
+    with pytest.raises(BucketNotFound):
+        await store.delete(missing, "k")
+    with pytest.raises(BucketNotFound):
+        [info async for info in store.list(missing)]
+
+
+# objects ----------------------------------------------------------------------------------------
+
+
+async def test_list_gives_full_keys_unquoted_etags_and_a_raw_prefix(store: S3Store, bucket: str) -> None:
+    for key in ("p/a.txt", "p/ab", "pq", "q/p", "p//x", "p/"):
+        await store.put(bucket, key, key.encode())
+    listed = {info.key: info async for info in store.list(bucket, "p")}
+    assert sorted(listed) == ["p/", "p//x", "p/a.txt", "p/ab", "pq"]
+    head = await store.head(bucket, "p/a.txt")
+    info = listed["p/a.txt"]
+    assert info.size == len(b"p/a.txt")
+    assert info.etag == head.etag == hashlib.md5(b"p/a.txt").hexdigest()  # noqa: S324 - S3's ETag
+    assert info.last_modified is not None
+    assert info.last_modified.tzinfo is not None
+    assert dict(info.metadata) == {}
+
+
+@pytest.mark.parametrize("key", ["plain/key.png", *ODD_KEYS])
+async def test_every_key_round_trips_exactly_with_its_attributes(store: S3Store, bucket: str, key: str) -> None:
+    body = f"bytes of {key!r}".encode()
+    written = await store.put(
+        bucket,
+        key,
+        body,
+        content_type="image/png",
+        cache_control="public, max-age=60",
+        metadata={"Owner": "u-1", "x-amz-meta-odd": "kept"},
+    )
+    assert (written.size, written.sha256) == (len(body), hashlib.sha256(body).hexdigest())
+    assert [info.key async for info in store.list(bucket, key)] == [key]
+    head = await store.head(bucket, key)
+    assert (head.key, head.size, head.content_type, head.cache_control) == (
+        key,
+        len(body),
+        "image/png",
+        "public, max-age=60",
+    )
+    assert dict(head.metadata) == {"owner": "u-1", "x-amz-meta-odd": "kept"}
+    assert head.etag == written.etag
+    async with store.open(bucket, key) as reader:
+        assert reader.info.content_type == "image/png"
+        assert dict(reader.info.metadata) == {"owner": "u-1", "x-amz-meta-odd": "kept"}
+        assert b"".join([chunk async for chunk in reader]) == body
+    await store.delete(bucket, key)
+    with pytest.raises(NotFound):
+        await store.head(bucket, key)
+    await store.delete(bucket, key)
+
+
+async def test_trailing_slash_and_plain_key_stay_distinct(store: S3Store, bucket: str) -> None:
+    await store.put(bucket, "x", b"file")
+    await store.put(bucket, "x/", b"marker")
+    assert await read_all(store, bucket, "x") == b"file"
+    assert await read_all(store, bucket, "x/") == b"marker"
+    assert sorted([info.key async for info in store.list(bucket, "x")]) == ["x", "x/"]
+
+
+async def test_metadata_named_like_a_header_takes_the_boto3_path(store: S3Store, bucket: str) -> None:
+    await store.put(bucket, "m", b"m", content_type="text/plain", metadata={"Content-Type": "not/this"})
+    head = await store.head(bucket, "m")
+    assert head.content_type == "text/plain"
+    assert dict(head.metadata) == {"content-type": "not/this"}
+
+
+async def test_create_only_on_every_write_path(store: S3Store, bucket: str, moto: MotoServer) -> None:
+    for key in ("small", "odd//small"):
+        await store.put(bucket, key, b"one", overwrite=False)
+        with pytest.raises(AlreadyExists):
+            await store.put(bucket, key, b"two", overwrite=False)
+        assert await read_all(store, bucket, key) == b"one"
+    big = 6 * MiB
+    created = await store.put(bucket, "large", chunks(big), overwrite=False)
+    assert created.sha256 == digest_of(big)
+    with pytest.raises(AlreadyExists):
+        await store.put(bucket, "large", chunks(big), size=big, overwrite=False)
+    assert (await store.head(bucket, "large")).size == big
+    assert open_uploads(moto, bucket) == []
+
+
+@pytest.mark.parametrize("key", ["big/obstore.bin", "big/odd//boto3.bin"])
+async def test_multipart_streams_and_reads_back(store: S3Store, bucket: str, key: str) -> None:
+    total = 11 * MiB
+    written = await store.put(bucket, key, chunks(total), content_type="application/x-test")
+    assert (written.size, written.sha256) == (total, digest_of(total))
+    assert str(written.etag).endswith("-3"), "expected three parts of at most 5 MiB"
+    head = await store.head(bucket, key)
+    assert (head.size, head.content_type) == (total, "application/x-test")
+    hashed, received = hashlib.sha256(), 0
+    async with store.open(bucket, key) as reader:
+        async for chunk in reader:
+            hashed.update(chunk)
+            received += len(chunk)
+    assert (received, hashed.hexdigest()) == (total, digest_of(total))
+
+
+class SourceFailed(Exception):
+    """The caller's own body failing part-way."""
+
+
+@pytest.mark.parametrize(
+    ("key", "overwrite"), [("abort/obstore.bin", True), ("abort/create-only.bin", False), ("abort//odd.bin", True)]
+)
+async def test_failed_multipart_upload_is_aborted(
+    store: S3Store, bucket: str, moto: MotoServer, key: str, overwrite: bool
+) -> None:
+    failure = SourceFailed("source went away")
+    with pytest.raises(SourceFailed) as raised:
+        await store.put(bucket, key, chunks(11 * MiB, fail=failure), overwrite=overwrite)
+    assert raised.value is failure, "the caller's own exception must come back unchanged"
+    assert open_uploads(moto, bucket) == []
+    with pytest.raises(NotFound):
+        await store.head(bucket, key)
+
+
+async def test_cancelled_multipart_upload_is_aborted(store: S3Store, bucket: str, moto: MotoServer) -> None:
+    sent = asyncio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        for index in range(40):
+            yield bytes([index]) * MiB
+            if index == 11:
+                sent.set()
+            await asyncio.sleep(0.02)
+
+    task = asyncio.create_task(store.put(bucket, "cancel/me.bin", slow()))
+    await asyncio.wait_for(sent.wait(), 30)
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert open_uploads(moto, bucket) == []
+
+
+async def test_body_not_matching_its_announced_size_is_never_written(store: S3Store, bucket: str) -> None:
+    with pytest.raises(TransientError, match="announced"):
+        await store.put(bucket, "short", b"12345", size=10)
+    with pytest.raises(TransientError, match="announced"):
+        await store.put(bucket, "long", chunks(7 * MiB), size=6 * MiB)
+    for key in ("short", "long"):
+        with pytest.raises(NotFound):
+            await store.head(bucket, key)
+
+
+async def test_head_with_checksum_reports_only_full_object_sha256(store: S3Store, bucket: str) -> None:
+    written = await store.put(bucket, "sum/x/", b"checked bytes")
+    assert (await store.head(bucket, "sum/x/", checksum=True)).sha256 == written.sha256
+    assert (await store.head(bucket, "sum/x/")).sha256 is None
+    await store.put(bucket, "sum//multi", chunks(6 * MiB))
+    assert (await store.head(bucket, "sum//multi", checksum=True)).sha256 is None
+
+
+async def test_registry_builds_the_store(moto: MotoServer) -> None:
+    store = open_store(s3(moto), multipart_threshold=32 * MiB, part_size=16 * MiB)
+    assert isinstance(store, S3Store)
+    assert (store.multipart_threshold, store.part_size) == (32 * MiB, 16 * MiB)
+    await store.aclose()
+
+
+# a scripted S3 stand-in -------------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    truncate_to: int | None = None
+
+
+@dataclass
+class FakeS3:
+    """Answers every request with `script(method, path)`; records what was sent."""
+
+    url: str = ""
+    script: Callable[[str, str], Reply] = lambda method, path: Reply(headers={"ETag": '"e"'})
+    seen: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeS3]:
+    state = FakeS3()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            state.seen.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
+            reply = state.script(self.command, self.path)
+            self.send_response(reply.status)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply.body)))
+            if reply.truncate_to is not None:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(reply.body[: reply.truncate_to] if reply.truncate_to is not None else reply.body)
+
+        do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = answer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+SECRET = "SECRET-never-in-a-message"
+
+
+def error_xml(code: str, *, namespaced: bool = False) -> bytes:
+    xmlns = ' xmlns="http://s3.amazonaws.com/doc/2006-03-01/"' if namespaced else ""
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><Error{xmlns}><Code>{code}</Code><Message>m</Message></Error>'.encode()
+    )
+
+
+def fake_store(fake: FakeS3, **changes: Any) -> S3Store:
+    fields = {"endpoint_url": fake.url, "access_key_id": "AKIAFAKE", "secret_access_key": SECRET, **changes}
+    return S3Store(s3(None, **fields))
+
+
+ERROR_CASES = [
+    (Reply(503, error_xml("SlowDown")), Throttled),
+    (Reply(503, error_xml("SlowDown", namespaced=True)), Throttled),
+    (Reply(429), Throttled),
+    (Reply(500, b"oops"), TransientError),
+    (Reply(502), TransientError),
+    (Reply(403, error_xml("AccessDenied", namespaced=True)), AccessDenied),
+    (Reply(400, error_xml("InvalidKey", namespaced=True)), InvalidKey),
+    (Reply(400, error_xml("EntityTooLarge")), TooLarge),
+    (Reply(413), TooLarge),
+    (Reply(404, error_xml("NoSuchBucket", namespaced=True)), BucketNotFound),
+    (Reply(409, error_xml("BucketNotEmpty", namespaced=True)), BucketNotEmpty),
+    (Reply(412, error_xml("PreconditionFailed")), AlreadyExists),
+]
+
+
+@pytest.mark.parametrize(("reply", "expected"), ERROR_CASES)
+@pytest.mark.parametrize("path", ["obstore", "boto3"])
+async def test_errors_map_by_code_and_status(fake: FakeS3, reply: Reply, expected: type, path: str) -> None:
+    """The same answer maps to the same error whichever SDK met it, namespaced body or not."""
+    fake.script = lambda method, _: reply
+    key = "k" if path == "obstore" else "k//"
+    async with fake_store(fake) as store:
+        with pytest.raises(expected) as raised:
+            await store.put("b", key, b"x")
+        assert SECRET not in str(raised.value)
+        assert raised.value.bucket == "b"
+
+
+@pytest.mark.parametrize(("reply", "expected"), ERROR_CASES[:10])
+async def test_bucket_and_listing_errors_map_too(fake: FakeS3, reply: Reply, expected: type) -> None:
+    fake.script = lambda method, _: reply
+    async with fake_store(fake) as store:
+        with pytest.raises(expected):
+            [info async for info in store.list("b")]
+        if expected is not BucketNotFound:
+            with pytest.raises(expected):
+                await store.delete_bucket("b")
+
+
+async def test_namespaced_bucket_not_empty_from_delete_bucket(fake: FakeS3) -> None:
+    fake.script = lambda method, _: Reply(409, error_xml("BucketNotEmpty", namespaced=True))
+    async with fake_store(fake) as store:
+        with pytest.raises(BucketNotEmpty):
+            await store.delete_bucket("b")
+
+
+async def test_head_404_without_body_asks_whether_the_bucket_exists(fake: FakeS3) -> None:
+    fake.script = lambda method, path: Reply(200) if path == "/b" else Reply(404)
+    async with fake_store(fake) as store:
+        with pytest.raises(NotFound) as raised:
+            await store.head("b", "k")
+        assert type(raised.value) is NotFound
+    fake.script = lambda method, path: Reply(404)
+    async with fake_store(fake) as store:
+        with pytest.raises(BucketNotFound):
+            await store.head("b", "k")
+
+
+@pytest.mark.parametrize("key", ["k", "x/"])
+async def test_truncated_body_is_transient(fake: FakeS3, key: str) -> None:
+    fake.script = lambda method, _: Reply(200, b"y" * 1000, {"Content-Type": "text/plain"}, truncate_to=400)
+    async with fake_store(fake) as store:
+        with pytest.raises(TransientError):
+            async with store.open("b", key) as reader:
+                [chunk async for chunk in reader]
+
+
+async def test_connection_refused_is_transient(fake: FakeS3) -> None:
+    store = fake_store(fake, endpoint_url="http://127.0.0.1:9")
+    with pytest.raises(TransientError):
+        await store.head("b", "k")
+    with pytest.raises(TransientError):
+        [info async for info in store.list("b")]
+    await store.aclose()
+
+
+# credentials ------------------------------------------------------------------------------------
+
+
+def credential_ids(fake: FakeS3) -> set[str]:
+    ids = set()
+    for _, _, headers in fake.seen:
+        auth = headers.get("authorization", "")
+        if "Credential=" in auth:
+            ids.add(auth.split("Credential=", 1)[1].split("/", 1)[0])
+    return ids
+
+
+async def exercise(store: S3Store) -> None:
+    await store.put("b", "k", b"x")
+    [info async for info in store.list("b")]
+
+
+async def test_credentials_come_from_the_environment_chain(fake: FakeS3, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake.script = lambda method, _: Reply(200, b"<ListBucketResult/>" if method == "GET" else b"", {"ETag": '"e"'})
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFROMENV")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    async with S3Store(s3(None, endpoint_url=fake.url)) as store:
+        await exercise(store)
+    assert credential_ids(fake) == {"AKIAFROMENV"}
+    assert len(fake.seen) == 2
+
+
+async def test_credentials_come_from_a_profile(fake: FakeS3, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake.script = lambda method, _: Reply(200, b"<ListBucketResult/>" if method == "GET" else b"", {"ETag": '"e"'})
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[shift]\naws_access_key_id = AKIAPROFILE\naws_secret_access_key = profile-secret\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    async with S3Store(s3(None, endpoint_url=fake.url, profile="shift")) as store:
+        await exercise(store)
+    assert credential_ids(fake) == {"AKIAPROFILE"}
+
+
+async def test_explicit_keys_ignore_a_stray_session_token(fake: FakeS3, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake.script = lambda method, _: Reply(200, b"<ListBucketResult/>" if method == "GET" else b"", {"ETag": '"e"'})
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "token-of-another-account")
+    async with fake_store(fake) as store:
+        await exercise(store)
+    assert credential_ids(fake) == {"AKIAFAKE"}
+    assert all("x-amz-security-token" not in headers for _, _, headers in fake.seen)
+
+
+async def test_no_credentials_is_a_config_error(fake: FakeS3, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    async with S3Store(s3(None, endpoint_url=fake.url)) as store:
+        with pytest.raises(ConfigError, match="credentials"):
+            await store.put("b", "k", b"x")
+        with pytest.raises(ConfigError, match="credentials"):
+            [info async for info in store.list("b")]
+    with pytest.raises(ConfigError, match="profile"):
+        S3Store(s3(None, endpoint_url=fake.url, profile="no-such-profile"))
