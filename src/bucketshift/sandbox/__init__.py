@@ -1,1 +1,1 @@
-"""Local stand-ins for the systems bucketshift talks to: used by the tests and by `demo`."""
+"""Local stand-ins for the servers bucketshift talks to, run by tests, benchmarks and the demo."""

@@ -1,0 +1,27 @@
+"""A local emulator of the Supabase Storage API, for tests, benchmarks and the demo.
+
+Run it with ``python -m bucketshift.sandbox.supabase --data DIR`` (see ``__main__``), or start
+it from Python with ``EmulatorProcess``; ``create_app`` builds the ASGI app itself.
+"""
+
+from bucketshift.sandbox.supabase.app import STORAGE_PREFIX, create_app
+from bucketshift.sandbox.supabase.keys import (
+    DEFAULT_JWT_SECRET,
+    DEFAULT_SECRET_KEY,
+    anon_key,
+    role_of,
+    service_role_key,
+)
+from bucketshift.sandbox.supabase.settings import FAULT_KINDS, EmulatorSettings
+
+__all__ = [
+    "DEFAULT_JWT_SECRET",
+    "DEFAULT_SECRET_KEY",
+    "FAULT_KINDS",
+    "STORAGE_PREFIX",
+    "EmulatorSettings",
+    "anon_key",
+    "create_app",
+    "role_of",
+    "service_role_key",
+]

@@ -1,0 +1,101 @@
+"""``python -m bucketshift.sandbox.supabase``: serve the emulator until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+
+from bucketshift.sandbox.supabase.app import create_app
+from bucketshift.sandbox.supabase.keys import DEFAULT_JWT_SECRET, DEFAULT_SECRET_KEY
+from bucketshift.sandbox.supabase.settings import DEFAULT_FILE_SIZE_LIMIT, FAULT_KINDS, EmulatorSettings, SettingsError
+
+READY_LINE = "bucketshift-emulator listening on http://{host}:{port}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bucketshift.sandbox.supabase", description="A local Supabase Storage API emulator."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (default 0: any free port)")
+    parser.add_argument("--data", type=Path, required=True, help="directory for catalog.sqlite3 and blobs/")
+    parser.add_argument("--jwt-secret", default=DEFAULT_JWT_SECRET, help="HS256 secret of JWTs and signed URLs")
+    parser.add_argument("--secret-key", default=DEFAULT_SECRET_KEY, help="the sb_secret_ key that means service_role")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every storage request")
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="share of storage requests given a fault (0-1)")
+    parser.add_argument(
+        "--faults", default=",".join(FAULT_KINDS), help=f"comma-separated fault kinds among {','.join(FAULT_KINDS)}"
+    )
+    parser.add_argument("--fault-seed", type=int, default=None, help="seed of the fault sequence (repeatable runs)")
+    parser.add_argument("--no-list-v2", action="store_true", help="answer list-v2 with 400 FeatureNotEnabled")
+    parser.add_argument(
+        "--file-size-limit", type=int, default=DEFAULT_FILE_SIZE_LIMIT, help="server-wide upload limit in bytes"
+    )
+    return parser
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown; a stopped emulator exits 0 instead."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Stop gracefully (a second SIGINT forces), without re-raising the signal afterwards."""
+        del frame
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True
+
+
+async def _serve(config: uvicorn.Config, host: str) -> int:
+    """Run uvicorn and print the ready line once its socket listens (with the real port)."""
+    server = _Server(config)
+    task = asyncio.create_task(server.serve())
+    # uvicorn sets ``started`` once its sockets listen and offers nothing to await for it.
+    while not server.started and not task.done():  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    if server.started:
+        port = server.servers[0].sockets[0].getsockname()[1]
+        sys.stdout.write(READY_LINE.format(host=host, port=port) + "\n")
+        sys.stdout.flush()
+    await task
+    return 0 if server.started else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and serve."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = EmulatorSettings(
+            jwt_secret=args.jwt_secret,
+            secret_key=args.secret_key,
+            latency_ms=args.latency_ms,
+            fault_rate=args.fault_rate,
+            faults=[kind.strip() for kind in args.faults.split(",") if kind.strip()],
+            fault_seed=args.fault_seed,
+            list_v2=not args.no_list_v2,
+            file_size_limit=args.file_size_limit,
+        )
+    except SettingsError as exc:
+        sys.stderr.write(f"bucketshift-emulator: {exc}\n")
+        return 2
+    app = create_app(args.data, settings)
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
+    return asyncio.run(_serve(config, args.host))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

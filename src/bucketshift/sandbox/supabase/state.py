@@ -1,0 +1,41 @@
+"""Everything one emulator instance holds, handed to the routes instead of module globals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from bucketshift.sandbox.supabase.blobs import BlobStore
+from bucketshift.sandbox.supabase.catalog import Catalog
+from bucketshift.sandbox.supabase.faults import FaultInjector
+from bucketshift.sandbox.supabase.settings import EmulatorSettings
+from bucketshift.sandbox.supabase.stats import Stats
+
+__all__ = ["EmulatorState"]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class EmulatorState:
+    """Settings, rows, bytes, counters and the fault dice of one running emulator."""
+
+    settings: EmulatorSettings
+    catalog: Catalog
+    blobs: BlobStore
+    stats: Stats = field(default_factory=Stats)
+    faults: FaultInjector | None = None
+    clock: Callable[[], datetime] = _utcnow
+
+    def __post_init__(self) -> None:
+        if self.faults is None:
+            self.faults = FaultInjector(self.settings)
+
+    @property
+    def injector(self) -> FaultInjector:
+        """The fault injector (always set after construction)."""
+        assert self.faults is not None
+        return self.faults
