@@ -1,7 +1,7 @@
 """A local emulator of the Supabase Storage API, for tests, benchmarks and the demo.
 
-Run it with ``python -m bucketshift.sandbox.supabase --data DIR`` (see ``__main__``), or start
-it from Python with ``EmulatorProcess``; ``create_app`` builds the ASGI app itself.
+Run it with ``python -m bucketshift.sandbox.supabase --data DIR`` (see ``__main__``), or from
+Python with ``bucketshift.sandbox.servers.run_emulator``; ``create_app`` builds the ASGI app.
 """
 
 from bucketshift.sandbox.supabase.app import STORAGE_PREFIX, create_app

@@ -1,0 +1,48 @@
+"""An emulator of our own for these tests (faults and stats must not leak into other suites)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from tests.sandbox.supabase_emulator_helpers import DEFAULT_SETTINGS, new_bucket, storage_client
+
+from bucketshift.sandbox.servers import EmulatorServer, run_emulator
+
+
+@pytest.fixture(scope="session")
+def sandbox_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+    with run_emulator(tmp_path_factory.mktemp("supabase-emulator")) as server:
+        yield server
+    assert server.proc.returncode == 0, "the emulator should exit 0 on SIGTERM"
+
+
+@pytest.fixture
+def service(sandbox_emulator: EmulatorServer) -> Iterator[httpx.Client]:
+    with storage_client(sandbox_emulator, sandbox_emulator.service_role_key) as client:
+        yield client
+
+
+@pytest.fixture
+def anon(sandbox_emulator: EmulatorServer) -> Iterator[httpx.Client]:
+    with storage_client(sandbox_emulator, sandbox_emulator.anon_key) as client:
+        yield client
+
+
+@pytest.fixture
+def admin(sandbox_emulator: EmulatorServer) -> Iterator[httpx.Client]:
+    """The admin routes; every switch goes back to its default afterwards."""
+    with httpx.Client(base_url=f"{sandbox_emulator.url}/_emulator", timeout=30) as client:
+        yield client
+        assert client.put("/settings", json=DEFAULT_SETTINGS).status_code == 200
+
+
+@pytest.fixture
+def bucket(service: httpx.Client) -> str:
+    return new_bucket(service)
+
+
+@pytest.fixture
+def public_bucket(service: httpx.Client) -> str:
+    return new_bucket(service, public=True)

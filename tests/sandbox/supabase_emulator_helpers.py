@@ -1,0 +1,41 @@
+"""Small helpers shared by the emulator tests."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from bucketshift.sandbox.servers import EmulatorServer
+from bucketshift.sandbox.supabase.settings import DEFAULT_FILE_SIZE_LIMIT, FAULT_KINDS
+
+DEFAULT_SETTINGS = {
+    "latency_ms": 0,
+    "fault_rate": 0,
+    "faults": list(FAULT_KINDS),
+    "fault_seed": None,
+    "list_v2": True,
+    "file_size_limit": DEFAULT_FILE_SIZE_LIMIT,
+}
+
+
+def storage_client(server: EmulatorServer, key: str | None = None, **headers: str) -> httpx.Client:
+    """A client of ``/storage/v1`` sending ``key`` as apikey and bearer token, as supabase clients do."""
+    sent = dict(headers)
+    if key is not None:
+        sent.setdefault("apikey", key)
+        sent.setdefault("Authorization", f"Bearer {key}")
+    return httpx.Client(base_url=f"{server.url}/storage/v1", headers=sent, timeout=30)
+
+
+def new_bucket(client: httpx.Client, *, public: bool = False, **extra: object) -> str:
+    """A bucket with a unique name."""
+    name = f"b-{uuid.uuid4().hex[:12]}"
+    response = client.post("/bucket", json={"name": name, "public": public, **extra})
+    assert response.status_code == 200, response.text
+    return name
+
+
+def error_body(status: int, code: str, error: str, message: str) -> dict[str, str]:
+    """The error body the server sends."""
+    return {"statusCode": str(status), "code": code, "error": error, "message": message}
