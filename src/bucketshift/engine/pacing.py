@@ -60,7 +60,7 @@ class TokenBucket:
         async with self._lock:
             self._refill()
             need = min(amount, self.burst)
-            while self._tokens < need:
-                await self._sleep((need - self._tokens) / self.rate)
+            while self._tokens < need - 1e-9:
+                await self._sleep(max((need - self._tokens) / self.rate, 1e-6))
                 self._refill()
             self._tokens -= amount
