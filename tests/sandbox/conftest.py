@@ -18,14 +18,16 @@ def sandbox_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emula
     assert server.proc.returncode == 0, "the emulator should exit 0 on SIGTERM"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def service(sandbox_emulator: EmulatorServer) -> Iterator[httpx.Client]:
+    """A service-role client, shared (httpx clients are costly to create); fault tests use their own."""
     with storage_client(sandbox_emulator, sandbox_emulator.service_role_key) as client:
         yield client
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def anon(sandbox_emulator: EmulatorServer) -> Iterator[httpx.Client]:
+    """A client with the anon key."""
     with storage_client(sandbox_emulator, sandbox_emulator.anon_key) as client:
         yield client
 
