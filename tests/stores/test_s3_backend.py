@@ -35,6 +35,7 @@ from bucketshift.errors import (
     TransientError,
 )
 from bucketshift.sandbox.servers import MotoServer
+from bucketshift.stores._s3_errors import WrongRegion
 from bucketshift.stores.registry import open_store
 from bucketshift.stores.s3 import S3Store, obstore_can_hold
 
@@ -470,6 +471,8 @@ ERROR_CASES = [
     (Reply(404, error_xml("NoSuchBucket", namespaced=True)), BucketNotFound),
     (Reply(409, error_xml("BucketNotEmpty", namespaced=True)), BucketNotEmpty),
     (Reply(412, error_xml("PreconditionFailed")), AlreadyExists),
+    (Reply(301, error_xml("PermanentRedirect"), {"x-amz-bucket-region": "eu-west-1"}), WrongRegion),
+    (Reply(400, error_xml("AuthorizationHeaderMalformed", namespaced=True)), WrongRegion),
 ]
 
 

@@ -31,12 +31,19 @@ from bucketshift.errors import (
     TransientError,
 )
 
-__all__ = ["error_code_from_body", "fill_error_code", "from_botocore", "from_obstore", "from_status"]
+__all__ = ["WrongRegion", "error_code_from_body", "fill_error_code", "from_botocore", "from_obstore", "from_status"]
 
 _STATUS = re.compile(r"status code: (\d{3})")
 _CODE = re.compile(r"<Code>\s*([^<\s]+)\s*</Code>")
 
+
+class WrongRegion(StoreError):
+    """The bucket lives in another region than the one the endpoint names (S3 answers 301)."""
+
+
 _BY_CODE: dict[str, type[StoreError]] = {
+    "PermanentRedirect": WrongRegion,
+    "AuthorizationHeaderMalformed": WrongRegion,
     "NoSuchBucket": BucketNotFound,
     "NoSuchKey": NotFound,
     "NoSuchUpload": NotFound,
@@ -72,6 +79,7 @@ _BY_CODE: dict[str, type[StoreError]] = {
 }
 
 _REASON: dict[type[StoreError], str] = {
+    WrongRegion: "the bucket is in another region; set region in the plan file to the bucket's region",
     BucketNotFound: "the bucket does not exist",
     NotFound: "it does not exist",
     BucketNotEmpty: "the bucket still holds objects",
@@ -92,6 +100,8 @@ def _class_for(status: int | None, code: str) -> type[StoreError]:
         return _BY_CODE[code]
     if status is None:
         return TransientError
+    if status == 301:
+        return WrongRegion
     if status == 404:
         return NotFound
     if status in (401, 403):
@@ -155,6 +165,8 @@ def from_obstore(exc: BaseException, action: str, *, bucket: str, key: str | Non
         return InvalidKey(f"{action} {_subject(bucket, key)}: the key cannot be sent as given", bucket=bucket, key=key)
     match = _STATUS.search(head)
     status = int(match.group(1)) if match else None
+    if status is None and "redirect" in head.lower():
+        status = 301
     code = error_code_from_body(head)
     if status is None and not code:
         if isinstance(exc, FileNotFoundError | obs_exc.NotFoundError):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -24,7 +23,6 @@ import boto3
 import obstore
 from botocore.config import Config
 from obstore.auth.boto3 import Boto3CredentialProvider
-from obstore.exceptions import BaseError as ObstoreError
 from obstore.store import S3Store as ObstoreS3
 
 from bucketshift.config import S3Endpoint
@@ -39,7 +37,16 @@ from bucketshift.errors import (
     UsageError,
 )
 from bucketshift.stores import _s3_fallback as fallback
-from bucketshift.stores._s3_errors import fill_error_code, from_botocore, from_obstore, from_status
+from bucketshift.stores._s3_errors import WrongRegion, fill_error_code, from_botocore, from_obstore, from_status
+from bucketshift.stores._s3_obstore import ERRORS as OBSTORE_ERRORS
+from bucketshift.stores._s3_obstore import (
+    ObstoreReader,
+    StaticCredentials,
+    attributes_for,
+    info_from_result,
+    metadata_collides,
+    obstore_can_hold,
+)
 from bucketshift.stores.base import Body, BucketInfo, ObjectInfo, ObjectReader, ObjectStore, Sha256Counter, aiter_body
 from bucketshift.stores.registry import register
 
@@ -53,23 +60,6 @@ _READ_CHUNK = MiB
 _CREDENTIAL_TTL = timedelta(minutes=5)
 """Shorter than botocore's 10-minute mandatory refresh window, so handed-out keys never expire."""
 
-_NOT_OBSTORE_KEY = re.compile(r"(?:^|/)\.{0,2}(?:/|$)|[\x00-\x1f\x7f]")
-_OBSTORE_ATTRIBUTES = frozenset(
-    {"content-type", "cache-control", "content-disposition", "content-encoding", "content-language", "storage-class"}
-)
-_STANDARD_ATTRIBUTES = frozenset(
-    {"Content-Type", "Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Storage-Class"}
-)
-
-
-def obstore_can_hold(key: str) -> bool:
-    """Whether obstore sends `key` unchanged.
-
-    Its paths have no empty, `.` or `..` segment and no control character, and it silently
-    drops a trailing `/` (`x/` would become `x`); such keys take the boto3 path instead.
-    """
-    return _NOT_OBSTORE_KEY.search(key) is None
-
 
 def _strip_etag(etag: str | None) -> str | None:
     return etag.strip('"') or None if etag else None
@@ -82,55 +72,6 @@ def _keep_dots(segment: str) -> str:
 
 def _aws_domain(region: str) -> str:
     return "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-
-
-class _StaticCredentials:
-    """Explicit keys handed to obstore as a provider, so stray AWS_* variables cannot mix in."""
-
-    def __init__(self, access_key_id: str, secret_access_key: str) -> None:
-        self._access_key_id = access_key_id
-        self._secret_access_key = secret_access_key
-
-    def __call__(self) -> dict[str, Any]:
-        return {
-            "access_key_id": self._access_key_id,
-            "secret_access_key": self._secret_access_key,
-            "token": None,
-            "expires_at": None,
-        }
-
-    def __repr__(self) -> str:
-        return "_StaticCredentials(***)"
-
-
-class _ObstoreReader(ObjectReader):
-    """An obstore GET streamed in chunks; fewer bytes than Content-Length is a TransientError."""
-
-    def __init__(self, info: ObjectInfo, result: Any, bucket: str, chunk_size: int) -> None:
-        self.info = info
-        self._result = result
-        self._bucket = bucket
-        self._chunk_size = chunk_size
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        received = 0
-        stream = self._result.stream(min_chunk_size=self._chunk_size)
-        while True:
-            try:
-                chunk = await anext(stream)
-            except StopAsyncIteration:
-                break
-            except (ObstoreError, OSError) as exc:
-                raise from_obstore(exc, "read", bucket=self._bucket, key=self.info.key) from exc
-            received += len(chunk)
-            yield chunk
-        if received != self.info.size:
-            raise TransientError(
-                f"read object {self.info.key!r} in bucket {self._bucket}: the body ended after {received} "
-                f"of {self.info.size} bytes",
-                bucket=self._bucket,
-                key=self.info.key,
-            )
 
 
 class _Source:
@@ -288,7 +229,7 @@ class S3Store(ObjectStore):
         if self._credentials is None:
             endpoint = self.endpoint
             if endpoint.access_key_id is not None and endpoint.secret_access_key is not None:
-                self._credentials = _StaticCredentials(
+                self._credentials = StaticCredentials(
                     endpoint.access_key_id, endpoint.secret_access_key.get_secret_value()
                 )
             else:
@@ -344,13 +285,12 @@ class S3Store(ObjectStore):
             raise from_botocore(exc, action, bucket=bucket, key=key) from exc
 
     async def _bucket_exists(self, bucket: str) -> bool:
+        """HeadBucket: 403 (someone else's) and 301 (another region) mean that it exists."""
         try:
             await self._boto("check", bucket, None, "head_bucket", Bucket=bucket)
-        except BucketNotFound:
-            return False
         except NotFound:
             return False
-        except AccessDenied:
+        except (AccessDenied, WrongRegion):
             return True
         return True
 
@@ -361,17 +301,6 @@ class S3Store(ObjectStore):
                 return BucketNotFound(f"bucket {bucket} does not exist", bucket=bucket)
             self._known_buckets.add(bucket)
         return error
-
-    def _info(self, key: str, meta: Mapping[str, Any], attributes: Mapping[str, str]) -> ObjectInfo:
-        return ObjectInfo(
-            key=key,
-            size=int(meta["size"]),
-            etag=_strip_etag(meta.get("e_tag")),
-            last_modified=meta.get("last_modified"),
-            content_type=attributes.get("Content-Type"),
-            cache_control=attributes.get("Cache-Control"),
-            metadata={k.lower(): v for k, v in attributes.items() if k not in _STANDARD_ATTRIBUTES},
-        )
 
     # buckets ------------------------------------------------------------------------------
 
@@ -474,10 +403,10 @@ class S3Store(ObjectStore):
         store = await self._store(bucket)
         try:
             result = await obstore.get_async(store, key, options={"head": True})
-        except (ObstoreError, OSError, ValueError) as exc:
+        except OBSTORE_ERRORS as exc:
             raise await self._refine(from_obstore(exc, "head", bucket=bucket, key=key), bucket) from exc
         self._known_buckets.add(bucket)
-        return self._info(key, result.meta, result.attributes)
+        return info_from_result(key, result.meta, result.attributes)
 
     @asynccontextmanager
     async def open(self, bucket: str, key: str) -> AsyncIterator[ObjectReader]:
@@ -495,9 +424,9 @@ class S3Store(ObjectStore):
         store = await self._store(bucket)
         try:
             result = await obstore.get_async(store, key)
-        except (ObstoreError, OSError, ValueError) as exc:
+        except OBSTORE_ERRORS as exc:
             raise await self._refine(from_obstore(exc, "read", bucket=bucket, key=key), bucket) from exc
-        yield _ObstoreReader(self._info(key, result.meta, result.attributes), result, bucket, _READ_CHUNK)
+        yield ObstoreReader(info_from_result(key, result.meta, result.attributes), result, bucket, _READ_CHUNK)
 
     @staticmethod
     def _check_key(bucket: str, key: str) -> None:
@@ -531,7 +460,7 @@ class S3Store(ObjectStore):
         self._check_key(bucket, key)
         content_type = content_type or DEFAULT_CONTENT_TYPE
         user_metadata = {name.lower(): value for name, value in (metadata or {}).items()}
-        via_obstore = obstore_can_hold(key) and not (_OBSTORE_ATTRIBUTES & user_metadata.keys())
+        via_obstore = obstore_can_hold(key) and not metadata_collides(user_metadata)
         source = _Source(body, size, bucket, key)
         chunks = source.chunks()
         buffered: list[bytes] = []
@@ -573,7 +502,7 @@ class S3Store(ObjectStore):
         except BaseException as exc:
             if exc is source.error or isinstance(exc, BucketshiftError):
                 raise
-            if isinstance(exc, ObstoreError | OSError | ValueError):
+            if isinstance(exc, OBSTORE_ERRORS):
                 raise await self._refine(from_obstore(exc, "write", bucket=bucket, key=key), bucket) from exc
             raise
         self._known_buckets.add(bucket)
@@ -586,13 +515,6 @@ class S3Store(ObjectStore):
             metadata=user_metadata,
             sha256=source.counter.hexdigest(),
         )
-
-    @staticmethod
-    def _attributes(content_type: str, cache_control: str | None, metadata: Mapping[str, str]) -> dict[str, str]:
-        attributes = {"Content-Type": content_type, **metadata}
-        if cache_control:
-            attributes["Cache-Control"] = cache_control
-        return attributes
 
     async def _obstore_put(
         self,
@@ -609,7 +531,7 @@ class S3Store(ObjectStore):
             await self._store(bucket),
             key,
             data,
-            attributes=self._attributes(content_type, cache_control, metadata),
+            attributes=attributes_for(content_type, cache_control, metadata),
             mode="overwrite" if overwrite else "create",
             use_multipart=False,
         )
@@ -633,7 +555,7 @@ class S3Store(ObjectStore):
                 store,
                 key,
                 chunks,
-                attributes=self._attributes(content_type, cache_control, metadata),
+                attributes=attributes_for(content_type, cache_control, metadata),
                 use_multipart=True,
                 chunk_size=self._part_size(size),
                 max_concurrency=self.part_concurrency,
@@ -669,7 +591,7 @@ class S3Store(ObjectStore):
             if obstore_can_hold(key):
                 try:
                     await obstore.delete_async(await self._store(bucket), key)
-                except (ObstoreError, OSError, ValueError) as exc:
+                except OBSTORE_ERRORS as exc:
                     raise from_obstore(exc, "delete", bucket=bucket, key=key) from exc
             else:
                 await self._boto("delete", bucket, key, "delete_object", Bucket=bucket, Key=key)
