@@ -218,6 +218,9 @@ class SupabaseStore(ObjectStore):
         await self._request("DELETE", f"/bucket/{quote(bucket, safe='')}", bucket=bucket)
 
     async def list(self, bucket: str, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        # Both list endpoints answer an empty list for a bucket that does not exist; ask first,
+        # so a typo in a bucket name is an error and not a silently empty copy.
+        await self._request("GET", f"/bucket/{quote(bucket, safe='')}", bucket=bucket)
         if self._list_api != "legacy":
             first = await self._list_v2_page(bucket, prefix, None)
             if first is not None:
@@ -378,17 +381,31 @@ class SupabaseStore(ObjectStore):
         return f"{self.api}/object/public/{quote(bucket, safe='')}/{_path(key)}"
 
     async def signed_url(self, bucket: str, key: str, expires_in: int = 3600) -> str:
+        """Signed through the many-paths endpoint, which signs the raw key.
+
+        The one-path endpoint signs `decodeURI` of the request path, which keeps reserved
+        characters percent-encoded (`%3F`, `%26`), so the token would not match the decoded
+        key the server compares it with on GET; the many-paths endpoint has no such trap.
+        The returned path is re-encoded here, as the token only covers the decoded key.
+        """
         response = await self._request(
             "POST",
-            f"/object/sign/{quote(bucket, safe='')}/{_path(key)}",
+            f"/object/sign/{quote(bucket, safe='')}",
             bucket=bucket,
             key=key,
-            json={"expiresIn": expires_in},
+            json={"expiresIn": expires_in, "paths": [key]},
         )
-        signed = response.json().get("signedURL") or response.json().get("signedUrl")
-        if not signed:
-            raise StoreError(f"Supabase Storage returned no signed URL for {bucket}/{key}", bucket=bucket, key=key)
-        return signed if signed.startswith("http") else self.api + signed
+        entries = response.json()
+        entry = entries[0] if isinstance(entries, list) and entries else {}
+        signed = entry.get("signedURL") or entry.get("signedUrl")
+        if not signed or "?token=" not in signed:
+            raise NotFound(
+                f"Supabase Storage would not sign {bucket}/{key}: {entry.get('error') or 'no signed URL returned'}",
+                bucket=bucket,
+                key=key,
+            )
+        token = signed.rpartition("?token=")[2]
+        return f"{self.api}/object/sign/{quote(bucket, safe='')}/{_path(key)}?token={token}"
 
 
 @register("supabase")
