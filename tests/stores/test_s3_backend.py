@@ -405,8 +405,8 @@ class FakeS3:
     seen: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeS3]:
+@pytest.fixture(scope="module")
+def fake_server() -> Iterator[FakeS3]:
     state = FakeS3()
 
     class Handler(BaseHTTPRequestHandler):
@@ -443,6 +443,14 @@ def fake() -> Iterator[FakeS3]:
     server.server_close()
 
 
+@pytest.fixture
+def fake(fake_server: FakeS3) -> FakeS3:
+    """The shared scripted server, back to answering 200 and with nothing recorded."""
+    fake_server.script = FakeS3.script
+    fake_server.seen.clear()
+    return fake_server
+
+
 SECRET = "SECRET-never-in-a-message"
 
 
@@ -456,6 +464,13 @@ def error_xml(code: str, *, namespaced: bool = False) -> bytes:
 def fake_store(fake: FakeS3, **changes: Any) -> S3Store:
     fields = {"endpoint_url": fake.url, "access_key_id": "AKIAFAKE", "secret_access_key": SECRET, **changes}
     return S3Store(s3(None, **fields))
+
+
+@pytest.fixture(scope="module")
+async def failing(fake_server: FakeS3) -> AsyncIterator[S3Store]:
+    """One store for the error matrix (building a store loads botocore's models: 0.1-0.4 s)."""
+    async with fake_store(fake_server) as store:
+        yield store  # type: ignore[misc]
 
 
 ERROR_CASES = [
@@ -478,33 +493,32 @@ ERROR_CASES = [
 
 @pytest.mark.parametrize(("reply", "expected"), ERROR_CASES)
 @pytest.mark.parametrize("path", ["obstore", "boto3"])
-async def test_errors_map_by_code_and_status(fake: FakeS3, reply: Reply, expected: type, path: str) -> None:
+async def test_errors_map_by_code_and_status(
+    fake: FakeS3, failing: S3Store, reply: Reply, expected: type, path: str
+) -> None:
     """The same answer maps to the same error whichever SDK met it, namespaced body or not."""
     fake.script = lambda method, _: reply
     key = "k" if path == "obstore" else "k//"
-    async with fake_store(fake) as store:
-        with pytest.raises(expected) as raised:
-            await store.put("b", key, b"x")
-        assert SECRET not in str(raised.value)
-        assert raised.value.bucket == "b"
+    with pytest.raises(expected) as raised:
+        await failing.put("b", key, b"x")
+    assert SECRET not in str(raised.value)
+    assert raised.value.bucket == "b"
 
 
 @pytest.mark.parametrize(("reply", "expected"), ERROR_CASES[:10])
-async def test_bucket_and_listing_errors_map_too(fake: FakeS3, reply: Reply, expected: type) -> None:
+async def test_bucket_and_listing_errors_map_too(fake: FakeS3, failing: S3Store, reply: Reply, expected: type) -> None:
     fake.script = lambda method, _: reply
-    async with fake_store(fake) as store:
+    with pytest.raises(expected):
+        [info async for info in failing.list("b")]
+    if expected is not BucketNotFound:
         with pytest.raises(expected):
-            [info async for info in store.list("b")]
-        if expected is not BucketNotFound:
-            with pytest.raises(expected):
-                await store.delete_bucket("b")
+            await failing.delete_bucket("b")
 
 
-async def test_namespaced_bucket_not_empty_from_delete_bucket(fake: FakeS3) -> None:
+async def test_namespaced_bucket_not_empty_from_delete_bucket(fake: FakeS3, failing: S3Store) -> None:
     fake.script = lambda method, _: Reply(409, error_xml("BucketNotEmpty", namespaced=True))
-    async with fake_store(fake) as store:
-        with pytest.raises(BucketNotEmpty):
-            await store.delete_bucket("b")
+    with pytest.raises(BucketNotEmpty):
+        await failing.delete_bucket("b")
 
 
 async def test_head_404_without_body_asks_whether_the_bucket_exists(fake: FakeS3) -> None:
@@ -520,12 +534,11 @@ async def test_head_404_without_body_asks_whether_the_bucket_exists(fake: FakeS3
 
 
 @pytest.mark.parametrize("key", ["k", "x/"])
-async def test_truncated_body_is_transient(fake: FakeS3, key: str) -> None:
+async def test_truncated_body_is_transient(fake: FakeS3, failing: S3Store, key: str) -> None:
     fake.script = lambda method, _: Reply(200, b"y" * 1000, {"Content-Type": "text/plain"}, truncate_to=400)
-    async with fake_store(fake) as store:
-        with pytest.raises(TransientError):
-            async with store.open("b", key) as reader:
-                [chunk async for chunk in reader]
+    with pytest.raises(TransientError):
+        async with failing.open("b", key) as reader:
+            [chunk async for chunk in reader]
 
 
 async def test_connection_refused_is_transient(fake: FakeS3) -> None:
