@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,11 +15,23 @@ from tests.sandbox.supabase_emulator_helpers import DEFAULT_SETTINGS, new_bucket
 from bucketshift.sandbox.servers import EmulatorServer, run_emulator
 
 
+def _scratch_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tmpfs when there is one: creating thousands of small files on a busy shared disk is slow."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        return Path(tempfile.mkdtemp(prefix="bucketshift-emulator-", dir=shm))
+    return tmp_path_factory.mktemp("supabase-emulator")
+
+
 @pytest.fixture(scope="session")
 def sandbox_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
-    with run_emulator(tmp_path_factory.mktemp("supabase-emulator")) as server:
-        yield server
-    assert server.proc.returncode == 0, "the emulator should exit 0 on SIGTERM"
+    data_dir = _scratch_root(tmp_path_factory)
+    try:
+        with run_emulator(data_dir) as server:
+            yield server
+        assert server.proc.returncode == 0, "the emulator should exit 0 on SIGTERM"
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

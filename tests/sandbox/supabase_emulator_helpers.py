@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
 
 import httpx
 
@@ -39,3 +42,27 @@ def new_bucket(client: httpx.Client, *, public: bool = False, **extra: object) -
 def error_body(status: int, code: str, error: str, message: str) -> dict[str, str]:
     """The error body the server sends."""
     return {"statusCode": str(status), "code": code, "error": error, "message": message}
+
+
+def bulk_upload(server: EmulatorServer, bucket: str, keys: list[str], *, contents: bytes | None = None) -> None:
+    """Upload many small objects through the real API, on keep-alive stdlib connections.
+
+    httpx costs a few milliseconds of client CPU per request here; http.client costs a tenth.
+    """
+    host, port = server.url.removeprefix("http://").split(":")
+    headers = {"Authorization": f"Bearer {server.service_role_key}", "Content-Type": "text/plain"}
+
+    def run(part: list[str]) -> None:
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            for key in part:
+                body = key.encode() if contents is None else contents
+                connection.request("POST", f"/storage/v1/object/{bucket}/{quote(key)}", body=body, headers=headers)
+                response = connection.getresponse()
+                text = response.read()
+                assert response.status == 200, text
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(run, [keys[0::2], keys[1::2]]))
