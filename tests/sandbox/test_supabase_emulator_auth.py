@@ -10,7 +10,13 @@ import pytest
 from tests.sandbox.supabase_emulator_helpers import error_body, new_bucket, storage_client
 
 from bucketshift.sandbox.servers import EmulatorServer
-from bucketshift.sandbox.supabase import DEFAULT_JWT_SECRET, anon_key, role_of, service_role_key
+from bucketshift.sandbox.supabase import (
+    DEFAULT_JWT_SECRET,
+    DEFAULT_PUBLISHABLE_KEY,
+    anon_key,
+    role_of,
+    service_role_key,
+)
 from bucketshift.sandbox.supabase.keys import make_jwt, sign_token
 
 NO_SUCH_KEY = error_body(404, "NoSuchKey", "not_found", "Object not found")
@@ -34,6 +40,10 @@ def test_role_of() -> None:
     assert role_of({"apikey": service_role_key()}) == "anon"
     assert role_of({"apikey": "sb_secret_emulator0000000000000000"}) == "service_role"
     assert role_of({"authorization": "Bearer garbage"}) == "anon"
+    assert role_of({"apikey": DEFAULT_PUBLISHABLE_KEY, "authorization": f"Bearer {DEFAULT_PUBLISHABLE_KEY}"}) == "anon"
+    assert role_of({"apikey": DEFAULT_PUBLISHABLE_KEY, "authorization": f"Bearer {service_role_key()}"}) == (
+        "service_role"
+    )
 
 
 @pytest.fixture
@@ -107,6 +117,19 @@ def test_sb_secret_key_in_apikey_is_service_role(sandbox_emulator: EmulatorServe
         response = wrong.get(f"/object/{private}/dir/file.txt")
         assert response.status_code == 401
         assert response.json()["message"] == "Invalid API key"
+
+
+def test_publishable_key_is_anon(sandbox_emulator: EmulatorServer, seeded: tuple[str, str]) -> None:
+    private, public = seeded
+    with storage_client(sandbox_emulator, DEFAULT_PUBLISHABLE_KEY) as client:
+        assert client.get(f"/object/{public}/dir/file.txt").content == b"open"
+        assert client.get(f"/object/{private}/dir/file.txt").json() == NO_SUCH_KEY
+        assert client.post(f"/object/{private}/p.txt", content=b"p").json() == RLS
+        assert client.get("/bucket").json() == []
+    with storage_client(sandbox_emulator, apikey=DEFAULT_PUBLISHABLE_KEY) as client:
+        assert client.post(f"/object/list/{private}", json={"prefix": ""}).json() == []
+    with storage_client(sandbox_emulator, "sb_publishable_unknown") as client:
+        assert client.get("/bucket").status_code == 401
 
 
 def test_legacy_jwt_only_in_apikey_is_anon(sandbox_emulator: EmulatorServer, seeded: tuple[str, str]) -> None:

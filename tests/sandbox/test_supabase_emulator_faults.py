@@ -216,6 +216,8 @@ def test_command_line_flags(tmp_path: Path) -> None:
         secret,
         "--secret-key",
         "sb_secret_othertestkey",
+        "--publishable-key",
+        "sb_publishable_othertestkey",
         "--file-size-limit",
         "4096",
     )
@@ -238,6 +240,7 @@ def test_command_line_flags(tmp_path: Path) -> None:
         default = httpx.get(f"{storage}/bucket", headers={"Authorization": f"Bearer {service_role_key()}"})
         assert default.json()["message"] == "signature verification failed"
         assert httpx.get(f"{storage}/bucket", headers={"apikey": DEFAULT_SECRET_KEY}).status_code == 401
+        assert httpx.get(f"{storage}/bucket", headers={"apikey": "sb_publishable_othertestkey"}).json() == []
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=15) == 0
@@ -261,7 +264,10 @@ def test_data_survives_a_restart(tmp_path: Path) -> None:
         assert process.wait(timeout=15) == 0
 
 
-@pytest.mark.parametrize("args", [["--faults", "500,boom"], ["--fault-rate", "3"], ["--secret-key", "nope"]])
+@pytest.mark.parametrize(
+    "args",
+    [["--faults", "500,boom"], ["--fault-rate", "3"], ["--secret-key", "nope"], ["--publishable-key", "pk_x"]],
+)
 def test_bad_flags_exit_2(tmp_path: Path, args: list[str]) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bucketshift.sandbox.supabase", "--data", str(tmp_path), *args],

@@ -7,6 +7,7 @@ Python with ``bucketshift.sandbox.servers.run_emulator``; ``create_app`` builds 
 from bucketshift.sandbox.supabase.app import STORAGE_PREFIX, create_app
 from bucketshift.sandbox.supabase.keys import (
     DEFAULT_JWT_SECRET,
+    DEFAULT_PUBLISHABLE_KEY,
     DEFAULT_SECRET_KEY,
     anon_key,
     role_of,
@@ -16,6 +17,7 @@ from bucketshift.sandbox.supabase.settings import FAULT_KINDS, EmulatorSettings
 
 __all__ = [
     "DEFAULT_JWT_SECRET",
+    "DEFAULT_PUBLISHABLE_KEY",
     "DEFAULT_SECRET_KEY",
     "FAULT_KINDS",
     "STORAGE_PREFIX",

@@ -12,7 +12,7 @@ from types import FrameType
 import uvicorn
 
 from bucketshift.sandbox.supabase.app import create_app
-from bucketshift.sandbox.supabase.keys import DEFAULT_JWT_SECRET, DEFAULT_SECRET_KEY
+from bucketshift.sandbox.supabase.keys import DEFAULT_JWT_SECRET, DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
 from bucketshift.sandbox.supabase.settings import DEFAULT_FILE_SIZE_LIMIT, FAULT_KINDS, EmulatorSettings, SettingsError
 
 READY_LINE = "bucketshift-emulator listening on http://{host}:{port}"
@@ -27,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", type=Path, required=True, help="directory for catalog.sqlite3 and blobs/")
     parser.add_argument("--jwt-secret", default=DEFAULT_JWT_SECRET, help="HS256 secret of JWTs and signed URLs")
     parser.add_argument("--secret-key", default=DEFAULT_SECRET_KEY, help="the sb_secret_ key that means service_role")
+    parser.add_argument(
+        "--publishable-key", default=DEFAULT_PUBLISHABLE_KEY, help="the sb_publishable_ key that means anon"
+    )
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every storage request")
     parser.add_argument("--fault-rate", type=float, default=0.0, help="share of storage requests given a fault (0-1)")
     parser.add_argument(
@@ -74,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = EmulatorSettings(
             jwt_secret=args.jwt_secret,
             secret_key=args.secret_key,
+            publishable_key=args.publishable_key,
             latency_ms=args.latency_ms,
             fault_rate=args.fault_rate,
             faults=[kind.strip() for kind in args.faults.split(",") if kind.strip()],

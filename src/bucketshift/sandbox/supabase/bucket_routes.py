@@ -20,7 +20,7 @@ from bucketshift.sandbox.supabase.errors import (
     no_such_bucket,
     rls_denied,
 )
-from bucketshift.sandbox.supabase.keys import Caller, resolve_caller
+from bucketshift.sandbox.supabase.keys import Caller
 from bucketshift.sandbox.supabase.requests import (
     json_body,
     must_be_valid_bucket_name,
@@ -105,8 +105,7 @@ class BucketRoutes:
         ]
 
     def _caller(self, request: Request) -> Caller:
-        settings = self.state.settings
-        return resolve_caller(request.headers, jwt_secret=settings.jwt_secret, secret_key=settings.secret_key)
+        return self.state.settings.caller(request.headers)
 
     async def list_buckets(self, request: Request) -> JSONResponse:
         """``GET /bucket``: every bucket row the role can see (none without policies)."""

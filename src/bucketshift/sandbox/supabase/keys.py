@@ -21,6 +21,7 @@ from bucketshift.sandbox.supabase.errors import StorageError, access_denied
 __all__ = [
     "ANON",
     "DEFAULT_JWT_SECRET",
+    "DEFAULT_PUBLISHABLE_KEY",
     "DEFAULT_SECRET_KEY",
     "Caller",
     "anon_key",
@@ -34,6 +35,7 @@ __all__ = [
 
 DEFAULT_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
 DEFAULT_SECRET_KEY = "sb_secret_emulator0000000000000000"
+DEFAULT_PUBLISHABLE_KEY = "sb_publishable_emulator000000000000"
 
 # The Supabase CLI signs its well-known local keys with this issuer and expiry; using the same
 # claims makes service_role_key(DEFAULT_JWT_SECRET) the key every local Supabase prints.
@@ -142,21 +144,30 @@ def _decode(token: str, secret: str) -> dict[str, Any]:
 
 
 def resolve_caller(
-    headers: Mapping[str, str], *, jwt_secret: str, secret_key: str, allow_invalid_jwt: bool = False
+    headers: Mapping[str, str],
+    *,
+    jwt_secret: str,
+    secret_key: str,
+    publishable_key: str = DEFAULT_PUBLISHABLE_KEY,
+    allow_invalid_jwt: bool = False,
 ) -> Caller:
     """The caller of a request.
 
     ``Authorization`` wins (a bad JWT there is AccessDenied, or anon on routes that allow it);
-    an ``apikey`` equal to the secret key is the gateway swap to service_role; a legacy JWT in
-    ``apikey`` alone does not authenticate (the server only reads ``Authorization``), so it is anon.
+    the new-style keys are what the gateway swaps them for (``sb_secret_`` -> service_role,
+    ``sb_publishable_`` -> anon), whether sent as bearer token or ``apikey``; a legacy JWT in
+    ``apikey`` alone does not authenticate (the server only reads ``Authorization``): anon.
     """
+    known = {secret_key: Caller(role="service_role", authenticated=True), publishable_key: Caller("anon", True)}
     token = _BEARER.sub("", headers.get("authorization", "")).strip()
     apikey = headers.get("apikey", "").strip()
-    if token:
-        if token == secret_key:
-            return Caller(role="service_role", authenticated=True)
-        if token.startswith("sb_secret_") or token.startswith("sb_publishable_"):
+    if apikey.startswith(("sb_secret_", "sb_publishable_")) and apikey not in known:
+        raise GatewayError()
+    if token.startswith(("sb_secret_", "sb_publishable_")):
+        if token not in known:
             raise GatewayError()
+        return known[token]
+    if token:
         try:
             claims = verify_jwt(token, jwt_secret)
         except StorageError:
@@ -167,15 +178,18 @@ def resolve_caller(
         return Caller(
             role=str(claims.get("role") or "anon"), authenticated=True, owner=sub if isinstance(sub, str) else None
         )
-    if apikey == secret_key:
-        return Caller(role="service_role", authenticated=True)
-    if apikey.startswith("sb_secret_"):
-        raise GatewayError()
-    return ANON
+    return known.get(apikey, ANON)
 
 
 def role_of(
-    headers: Mapping[str, str], *, jwt_secret: str = DEFAULT_JWT_SECRET, secret_key: str = DEFAULT_SECRET_KEY
+    headers: Mapping[str, str],
+    *,
+    jwt_secret: str = DEFAULT_JWT_SECRET,
+    secret_key: str = DEFAULT_SECRET_KEY,
+    publishable_key: str = DEFAULT_PUBLISHABLE_KEY,
 ) -> str:
     """The role name a request would run as (anon when its JWT does not verify)."""
-    return resolve_caller(headers, jwt_secret=jwt_secret, secret_key=secret_key, allow_invalid_jwt=True).role
+    caller = resolve_caller(
+        headers, jwt_secret=jwt_secret, secret_key=secret_key, publishable_key=publishable_key, allow_invalid_jwt=True
+    )
+    return caller.role

@@ -37,7 +37,7 @@ from bucketshift.sandbox.supabase.errors import (
     resource_already_exists,
     rls_denied,
 )
-from bucketshift.sandbox.supabase.keys import ANON, Caller, resolve_caller, sign_token, verify_jwt
+from bucketshift.sandbox.supabase.keys import ANON, Caller, sign_token, verify_jwt
 from bucketshift.sandbox.supabase.listing import legacy_list, list_v2
 from bucketshift.sandbox.supabase.requests import (
     json_body,
@@ -155,13 +155,7 @@ class ObjectRoutes:
     # -- helpers -------------------------------------------------------------------------
 
     def _caller(self, request: Request, *, allow_invalid_jwt: bool = False) -> Caller:
-        settings = self.state.settings
-        return resolve_caller(
-            request.headers,
-            jwt_secret=settings.jwt_secret,
-            secret_key=settings.secret_key,
-            allow_invalid_jwt=allow_invalid_jwt,
-        )
+        return self.state.settings.caller(request.headers, allow_invalid_jwt=allow_invalid_jwt)
 
     @staticmethod
     def _target(request: Request) -> tuple[str, str]:

@@ -6,7 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bucketshift.sandbox.supabase.keys import DEFAULT_JWT_SECRET, DEFAULT_SECRET_KEY
+from bucketshift.sandbox.supabase.keys import (
+    DEFAULT_JWT_SECRET,
+    DEFAULT_PUBLISHABLE_KEY,
+    DEFAULT_SECRET_KEY,
+    Caller,
+    resolve_caller,
+)
 
 __all__ = ["DEFAULT_FILE_SIZE_LIMIT", "FAULT_KINDS", "EmulatorSettings", "SettingsError"]
 
@@ -26,6 +32,7 @@ class EmulatorSettings:
 
     jwt_secret: str = DEFAULT_JWT_SECRET
     secret_key: str = DEFAULT_SECRET_KEY
+    publishable_key: str = DEFAULT_PUBLISHABLE_KEY
     latency_ms: float = 0.0
     fault_rate: float = 0.0
     faults: list[str] = field(default_factory=lambda: list(FAULT_KINDS))
@@ -40,6 +47,8 @@ class EmulatorSettings:
         """Refuse values that would make the emulator misbehave rather than fail loudly later."""
         if not self.secret_key.startswith("sb_secret_"):
             raise SettingsError("secret_key must start with sb_secret_")
+        if not self.publishable_key.startswith("sb_publishable_"):
+            raise SettingsError("publishable_key must start with sb_publishable_")
         if len(self.jwt_secret) < 1:
             raise SettingsError("jwt_secret must not be empty")
         if not 0 <= self.latency_ms <= 600_000:
@@ -53,6 +62,16 @@ class EmulatorSettings:
             raise SettingsError("faults must name at least one kind when fault_rate > 0")
         if self.file_size_limit < 0:
             raise SettingsError("file_size_limit must not be negative")
+
+    def caller(self, headers: Mapping[str, str], *, allow_invalid_jwt: bool = False) -> Caller:
+        """Who a request with these headers runs as, under this instance's keys."""
+        return resolve_caller(
+            headers,
+            jwt_secret=self.jwt_secret,
+            secret_key=self.secret_key,
+            publishable_key=self.publishable_key,
+            allow_invalid_jwt=allow_invalid_jwt,
+        )
 
     def public(self) -> dict[str, Any]:
         """The runtime switches as the admin route shows them (no secrets)."""
