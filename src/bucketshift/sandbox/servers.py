@@ -28,11 +28,13 @@ __all__ = [
     "EmulatorServer",
     "MotoServer",
     "PostgresCluster",
+    "ProxyServer",
     "ServerError",
     "free_port",
     "postgres_cluster",
     "run_emulator",
     "run_moto",
+    "run_s3_fault_proxy",
 ]
 
 LOOPBACK = "127.0.0.1"
@@ -180,6 +182,57 @@ def run_emulator(data_dir: Path | None = None, *, extra_args: list[str] | None =
         yield server
     finally:
         server._client.close()
+        _stop(proc)
+
+
+@dataclass
+class ProxyServer:
+    """The SlowDown-injecting proxy in front of moto."""
+
+    port: int
+    proc: subprocess.Popen[Any]
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def settings(self, **changes: Any) -> dict[str, Any]:
+        if changes:
+            httpx.put(f"{self.endpoint_url}/_proxy/settings", json=changes, timeout=30).raise_for_status()
+        response = httpx.get(f"{self.endpoint_url}/_proxy/settings", timeout=30)
+        response.raise_for_status()
+        return dict(response.json())
+
+
+@contextlib.contextmanager
+def run_s3_fault_proxy(
+    upstream: str, *, slowdown_rate: float, seed: int = 1, workdir: Path | None = None
+) -> Iterator[ProxyServer]:
+    port = free_port()
+    logdir = Path(workdir or tempfile.mkdtemp(prefix="bucketshift-proxy-"))
+    log = logdir / "s3-proxy.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bucketshift.sandbox.s3_fault_proxy",
+                "--port",
+                str(port),
+                "--upstream",
+                upstream,
+                "--slowdown-rate",
+                str(slowdown_rate),
+                "--seed",
+                str(seed),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for_port(port, proc, "S3 fault proxy", log)
+        yield ProxyServer(port, proc)
+    finally:
         _stop(proc)
 
 

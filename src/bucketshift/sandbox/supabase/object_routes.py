@@ -231,6 +231,9 @@ class ObjectRoutes:
             status, start, length = 206, wanted[0], wanted[1] - wanted[0] + 1
             headers.append(("Content-Range", f"bytes {wanted[0]}-{wanted[1]}/{size}"))
         headers.append(("Content-Length", str(length)))
+        if request.method == "HEAD":
+            handle.close()
+            return BlobResponse(status, headers, None)
         self.state.stats.record_read(row.bucket_id, row.name)
         return BlobResponse(status, headers, blobs.read_range(handle, start, length))
 

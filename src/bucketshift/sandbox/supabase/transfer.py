@@ -90,7 +90,8 @@ async def open_upload(request: Request, body: AsyncIterator[bytes]) -> UploadBod
             if isinstance(parsed, dict):
                 user_metadata = parsed
         return UploadBody(
-            content_type=part.fields.get("contentType") or part.content_type or "application/octet-stream",
+            # busboy, the server's form parser, calls a part without Content-Type text/plain.
+            content_type=part.fields.get("contentType") or part.content_type or "text/plain",
             cache_control=f"max-age={seconds}" if seconds else "no-cache",
             user_metadata=user_metadata,
             chunks=_checked(part.data),
