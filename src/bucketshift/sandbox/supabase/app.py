@@ -75,7 +75,7 @@ class StorageGate:
         path = scope["path"][len(root) :] if scope["path"].startswith(root) else scope["path"]
         label = route_label(scope["method"], path)
         self.state.stats.record_request(label)
-        injector = self.state.injector
+        injector = self.state.faults
         await injector.delay()
         fault = injector.draw()
         if fault is None:
@@ -173,7 +173,7 @@ class AdminRoutes:
             self.state.settings.update(changes)
         except (ValueError, SettingsError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
-        self.state.injector.reseed()
+        self.state.faults.reseed()
         return JSONResponse(self.state.settings.public())
 
     async def get_stats(self, request: Request) -> JSONResponse:

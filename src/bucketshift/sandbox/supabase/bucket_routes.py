@@ -21,7 +21,8 @@ from bucketshift.sandbox.supabase.errors import (
     rls_denied,
 )
 from bucketshift.sandbox.supabase.keys import Caller
-from bucketshift.sandbox.supabase.requests import (
+from bucketshift.sandbox.supabase.state import EmulatorState
+from bucketshift.sandbox.supabase.validation import (
     json_body,
     must_be_valid_bucket_name,
     optional_bool,
@@ -29,7 +30,6 @@ from bucketshift.sandbox.supabase.requests import (
     optional_str,
     required_str,
 )
-from bucketshift.sandbox.supabase.state import EmulatorState
 
 __all__ = ["BucketRoutes", "bucket_json", "parse_file_size_limit"]
 

@@ -39,15 +39,6 @@ from bucketshift.sandbox.supabase.errors import (
 )
 from bucketshift.sandbox.supabase.keys import ANON, Caller, sign_token, verify_jwt
 from bucketshift.sandbox.supabase.listing import legacy_list, list_v2
-from bucketshift.sandbox.supabase.requests import (
-    json_body,
-    must_be_valid_bucket_name,
-    must_be_valid_key,
-    optional_bool,
-    optional_int,
-    optional_str,
-    required_str,
-)
 from bucketshift.sandbox.supabase.state import EmulatorState
 from bucketshift.sandbox.supabase.transfer import (
     BlobResponse,
@@ -58,6 +49,15 @@ from bucketshift.sandbox.supabase.transfer import (
     open_upload,
     parse_range,
     parse_user_metadata,
+)
+from bucketshift.sandbox.supabase.validation import (
+    json_body,
+    must_be_valid_bucket_name,
+    must_be_valid_key,
+    optional_bool,
+    optional_int,
+    optional_str,
+    required_str,
 )
 
 __all__ = ["ObjectRoutes", "object_json"]

@@ -27,15 +27,8 @@ class EmulatorState:
     catalog: Catalog
     blobs: BlobStore
     stats: Stats = field(default_factory=Stats)
-    faults: FaultInjector | None = None
     clock: Callable[[], datetime] = _utcnow
+    faults: FaultInjector = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.faults is None:
-            self.faults = FaultInjector(self.settings)
-
-    @property
-    def injector(self) -> FaultInjector:
-        """The fault injector (always set after construction)."""
-        assert self.faults is not None
-        return self.faults
+        self.faults = FaultInjector(self.settings)

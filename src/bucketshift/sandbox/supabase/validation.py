@@ -1,4 +1,4 @@
-"""Request parsing shared by the routes: JSON bodies checked like the server's schemas, names."""
+"""Request parsing shared by the routes: JSON bodies checked like the server's schemas, and names."""
 
 from __future__ import annotations
 
