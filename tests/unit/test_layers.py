@@ -14,8 +14,8 @@ RANK = {
     "urls": 2,
     "database": 2,
     "provision": 2,
-    "sandbox": 2,
     "engine": 3,
+    "sandbox": 3,
     "operations": 4,
     "cli": 5,
 }

@@ -20,6 +20,7 @@ from bucketshift.engine.pacing import parse_rate
 from bucketshift.errors import EXIT_FAILURES, BucketshiftError, UsageError
 from bucketshift.operations.check import check as check_op
 from bucketshift.operations.copy import CopyRequest, CopyRun
+from bucketshift.operations.demo import demo_environment, demo_landing
 from bucketshift.operations.listing import list_objects
 from bucketshift.operations.verify import VerifyRequest, VerifyRun
 
@@ -132,6 +133,23 @@ def _transfer(
     json_output: bool,
 ) -> None:
     plan = _plan(config)
+    _transfer_plan(plan, mode, dry_run, concurrency, keep_placeholders, max_rps, bandwidth, state, buckets, json_output)
+
+
+def _transfer_plan(
+    plan: Plan,
+    mode: str,
+    dry_run: bool,
+    concurrency: int | None,
+    keep_placeholders: bool,
+    max_rps: float | None,
+    bandwidth: str | None,
+    state: Path | None,
+    buckets: list[str] | None,
+    json_output: bool,
+    *,
+    exit_on_failure: bool = True,
+) -> None:
     try:
         rate = parse_rate(bandwidth) if bandwidth else None
     except ValueError as exc:
@@ -160,7 +178,7 @@ def _transfer(
         )
     else:
         render.transfer_summary(work.reports, mode=mode, dry_run=dry_run, elapsed=time.monotonic() - started)
-    if work.failed:
+    if work.failed and exit_on_failure:
         raise typer.Exit(EXIT_FAILURES)
 
 
@@ -254,13 +272,38 @@ def verify(
         deep=deep, keep_placeholders=keep_placeholders, concurrency=concurrency, state=state, buckets=bucket
     )
     work = VerifyRun(plan, request)
+    _run_verify(work, json_output=json_output)
+    if not work.ok:
+        raise typer.Exit(EXIT_FAILURES)
 
+
+def _run_verify(work: VerifyRun, *, json_output: bool) -> None:
     async def go() -> None:
         async with live(render.err, lambda: _verify_rows(work)):
             await work.run()
 
     asyncio.run(go())
     render.emit_json(render.verify_json(work.reports)) if json_output else render.verify_summary(work.reports)
+
+
+@app.command()
+def demo(
+    workdir: Annotated[
+        Path | None, typer.Option("--workdir", help="Where the demo keeps its servers' data (default: a temp dir).")
+    ] = None,
+) -> None:
+    """Run a whole migration on this machine: local Supabase emulator -> local S3 (moto)."""
+    render.out.print("[bold]bucketshift demo[/bold]: starting a Supabase Storage emulator and moto (S3) on 127.0.0.1")
+    with demo_environment(workdir) as env:
+        counts = {b: len(env.seeded.keys(b)) for b in ("asset-images", "images", "videos")}
+        render.demo_intro(env.emulator.url, env.moto.endpoint_url, env.plan_path, counts)
+        render.out.print("\n[bold]1. copy[/bold]: every object, streamed, with its metadata and sha256")
+        _transfer_plan(env.plan, "copy", False, None, False, None, None, None, None, False, exit_on_failure=False)
+        render.out.print("\n[bold]2. verify[/bold]: every source object at the destination, same size and sha256")
+        work = VerifyRun(env.plan, VerifyRequest())
+        _run_verify(work, json_output=False)
+        landed = asyncio.run(demo_landing(env))
+        render.demo_landing(landed, manifest=str(env.plan_path.with_name("bucketshift.manifest.sqlite3")))
     if not work.ok:
         raise typer.Exit(EXIT_FAILURES)
 

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -14,6 +15,7 @@ from rich.table import Table
 from bucketshift.engine.transfer import MappingReport
 from bucketshift.engine.verify import VerifyReport
 from bucketshift.operations.check import CheckResult
+from bucketshift.operations.demo import Landing
 from bucketshift.operations.listing import ListResult
 
 
@@ -196,3 +198,28 @@ def verify_summary(reports: list[VerifyReport]) -> None:
     missing, differing = sum(r.stats.missing for r in reports), sum(r.stats.differing for r in reports)
     verdict = "[green]verified[/green]" if not missing and not differing else "[red]NOT verified[/red]"
     out.print(f"{verdict}: {missing} missing, {differing} differing")
+
+
+def demo_intro(source_url: str, s3_url: str, plan: Path, counts: dict[str, int]) -> None:
+    out.print(f"  Supabase Storage emulator: {source_url}/storage/v1")
+    out.print(f"  S3 (moto):                 {s3_url}")
+    seeded = ", ".join(f"{bucket} {n}" for bucket, n in counts.items())
+    out.print(f"  seeded the source with an app's files: {seeded} objects")
+    out.print(f"  plan file: {plan}")
+
+
+def demo_landing(landings: list[Landing], *, manifest: str) -> None:
+    out.print("\n[bold]3. where everything landed[/bold]")
+    table = Table("source", "destination (S3)", "access", "objects", "size", "try this URL")
+    for landing in landings:
+        table.add_row(
+            landing.source,
+            landing.destination,
+            landing.access,
+            str(landing.objects),
+            size(landing.total_bytes),
+            landing.sample_url or "",
+        )
+    out.print(table)
+    out.print(f"manifest (one row per object, for resume and verify): {manifest}")
+    out.print("The servers stop now; point a plan file at your own project to do it for real.")

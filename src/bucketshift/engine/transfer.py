@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bucketshift.engine.diff import Decision, MappingSpec, classify, source_version
+from bucketshift.engine.listing import list_all
 from bucketshift.engine.manifest import Manifest
 from bucketshift.engine.pacing import TokenBucket
 from bucketshift.engine.retry import RetryPolicy, with_retries
@@ -76,9 +77,9 @@ class _Fatal(Exception):
         self.error = error
 
 
-async def _destination_sizes(dest: ObjectStore, spec: MappingSpec) -> dict[str, int]:
+async def _destination_sizes(dest: ObjectStore, spec: MappingSpec, policy: RetryPolicy) -> dict[str, int]:
     try:
-        return {info.key: info.size async for info in dest.list(spec.dest_bucket, spec.prefix)}
+        return {info.key: info.size async for info in list_all(dest, spec.dest_bucket, spec.prefix, policy)}
     except BucketNotFound:
         raise BucketNotFound(
             f"destination bucket {spec.dest_bucket} does not exist; create it first (bucketshift provision)",
@@ -118,8 +119,10 @@ class _MappingRun:
             records = self.manifest.records(self.spec.name)
             dest_sizes: dict[str, int] | None = None
             if self.options.check_destination:
-                dest_sizes = await _destination_sizes(self.dest, self.spec)
-            listing = self.listing or self.source.list(self.spec.source_bucket)
+                dest_sizes = await _destination_sizes(self.dest, self.spec, self.options.retry)
+            listing = self.listing or list_all(
+                self.source, self.spec.source_bucket, "", self.options.retry, on_retry=self._listing_retried
+            )
             async for info in listing:
                 self.stats.listed += 1
                 self.stats.listed_bytes += info.size
@@ -143,6 +146,9 @@ class _MappingRun:
             self.stats.listing_done = True
         for _ in range(workers):
             await queue.put(None)
+
+    def _listing_retried(self, attempt: int, error: Retryable, wait: float) -> None:
+        self.stats.retries += 1
 
     async def _work(self, queue: asyncio.Queue[ObjectInfo | None]) -> None:
         while (info := await queue.get()) is not None:

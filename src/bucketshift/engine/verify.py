@@ -14,6 +14,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from bucketshift.engine.diff import MappingSpec, is_placeholder
+from bucketshift.engine.listing import list_all
 from bucketshift.engine.manifest import Manifest, ObjectRecord, State
 from bucketshift.engine.retry import RetryPolicy, with_retries
 from bucketshift.errors import AccessDenied, BucketNotFound, BucketshiftError, NotFound
@@ -86,7 +87,10 @@ class _Verifier:
     async def run(self) -> None:
         records = self.manifest.records(self.spec.name)
         try:
-            dest_index = {info.key: info async for info in self.dest.list(self.spec.dest_bucket, self.spec.prefix)}
+            dest_index = {
+                info.key: info
+                async for info in list_all(self.dest, self.spec.dest_bucket, self.spec.prefix, self.retry)
+            }
         except BucketNotFound:
             raise BucketNotFound(
                 f"destination bucket {self.spec.dest_bucket} does not exist; nothing can verify",
@@ -95,7 +99,7 @@ class _Verifier:
         seen: set[str] = set()
         pending: set[asyncio.Task[None]] = set()
         try:
-            async for info in self.source.list(self.spec.source_bucket):
+            async for info in list_all(self.source, self.spec.source_bucket, "", self.retry):
                 if is_placeholder(info.key) and not self.keep_placeholders:
                     self.stats.placeholders_skipped += 1
                     continue

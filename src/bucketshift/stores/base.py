@@ -21,6 +21,7 @@ __all__ = [
     "PLACEHOLDER_NAME",
     "Body",
     "BucketInfo",
+    "ListPage",
     "ObjectInfo",
     "ObjectReader",
     "ObjectStore",
@@ -66,6 +67,14 @@ class ObjectInfo:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metadata", _frozen(self.metadata))
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """One page of a listing; `next_token` resumes after it (None: the listing is complete)."""
+
+    objects: list[ObjectInfo]
+    next_token: str | None = None
 
 
 class ObjectReader(ABC):
@@ -133,8 +142,23 @@ class ObjectStore(ABC):
         """Delete an empty bucket; BucketNotEmpty if it still holds objects."""
 
     @abstractmethod
-    def list(self, bucket: str, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+    async def list_page(self, bucket: str, prefix: str = "", token: str | None = None) -> ListPage:
+        """One listing request's worth of objects, and the token that resumes after it.
+
+        Every call is one idempotent request, so a caller may retry a failed page with the
+        same token; `next_token` is None after the last page.  Pages may be empty.
+        """
+
+    async def list(self, bucket: str, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         """Every object whose key starts with `prefix`, at any depth, in no promised order."""
+        token: str | None = None
+        while True:
+            page = await self.list_page(bucket, prefix, token)
+            for info in page.objects:
+                yield info
+            if page.next_token is None:
+                return
+            token = page.next_token
 
     @abstractmethod
     async def head(self, bucket: str, key: str) -> ObjectInfo:

@@ -24,7 +24,16 @@ from urllib.parse import quote
 
 from bucketshift.config import LocalEndpoint
 from bucketshift.errors import AlreadyExists, BucketNotEmpty, BucketNotFound, InvalidKey, NotFound
-from bucketshift.stores.base import Body, BucketInfo, ObjectInfo, ObjectReader, ObjectStore, Sha256Counter, aiter_body
+from bucketshift.stores.base import (
+    Body,
+    BucketInfo,
+    ListPage,
+    ObjectInfo,
+    ObjectReader,
+    ObjectStore,
+    Sha256Counter,
+    aiter_body,
+)
 from bucketshift.stores.registry import register
 
 __all__ = ["LocalStore"]
@@ -34,6 +43,7 @@ _META_DIR = ".bucketshift-meta"
 _TMP_DIR = ".bucketshift-tmp"
 _BUCKET_FILE = ".bucketshift-bucket.json"
 _CHUNK = 1 << 20
+PAGE = 1000
 
 
 def _check_key(bucket: str, key: str) -> None:
@@ -142,13 +152,18 @@ class LocalStore(ObjectStore):
                 if key.startswith(prefix):
                     yield key
 
-    async def list(self, bucket: str, prefix: str = "") -> AsyncIterator[ObjectInfo]:
-        keys = await asyncio.to_thread(lambda: list(self._walk(bucket, prefix)))
-        for key in keys:
+    async def list_page(self, bucket: str, prefix: str = "", token: str | None = None) -> ListPage:
+        """Keys in byte order, PAGE at a time; the token is the last key returned."""
+        keys = await asyncio.to_thread(
+            lambda: sorted(k for k in self._walk(bucket, prefix) if token is None or k > token)
+        )
+        infos = []
+        for key in keys[:PAGE]:
             try:
-                yield await self.head(bucket, key)
+                infos.append(await self.head(bucket, key))
             except NotFound:
                 continue
+        return ListPage(infos, keys[PAGE - 1] if len(keys) > PAGE else None)
 
     def _read_info(self, bucket: str, key: str) -> ObjectInfo:
         data, meta = self._paths(bucket, key)

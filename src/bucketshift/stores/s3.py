@@ -47,7 +47,16 @@ from bucketshift.stores._s3_obstore import (
     metadata_collides,
     obstore_can_hold,
 )
-from bucketshift.stores.base import Body, BucketInfo, ObjectInfo, ObjectReader, ObjectStore, Sha256Counter, aiter_body
+from bucketshift.stores.base import (
+    Body,
+    BucketInfo,
+    ListPage,
+    ObjectInfo,
+    ObjectReader,
+    ObjectStore,
+    Sha256Counter,
+    aiter_body,
+)
 from bucketshift.stores.registry import register
 
 __all__ = ["S3Store", "obstore_can_hold"]
@@ -368,23 +377,26 @@ class S3Store(ObjectStore):
 
     # objects ------------------------------------------------------------------------------
 
-    async def list(self, bucket: str, prefix: str = "") -> AsyncIterator[ObjectInfo]:
-        """ListObjectsV2 pages, fetched one at a time in a thread as the caller consumes them."""
-        pages = iter(self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix))
-        while True:
-            try:
-                page = await asyncio.to_thread(next, pages, None)
-            except Exception as exc:
-                raise from_botocore(exc, "list", bucket=bucket) from exc
-            if page is None:
-                return
-            for entry in page.get("Contents", ()):
-                yield ObjectInfo(
-                    key=entry["Key"],
-                    size=int(entry.get("Size") or 0),
-                    etag=_strip_etag(entry.get("ETag")),
-                    last_modified=entry.get("LastModified"),
-                )
+    async def list_page(self, bucket: str, prefix: str = "", token: str | None = None) -> ListPage:
+        """One ListObjectsV2 request (in a thread); the token is S3's continuation token."""
+        params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": 1000}
+        if token:
+            params["ContinuationToken"] = token
+        try:
+            page = await asyncio.to_thread(self._client.list_objects_v2, **params)
+        except Exception as exc:
+            raise from_botocore(exc, "list", bucket=bucket) from exc
+        infos = [
+            ObjectInfo(
+                key=entry["Key"],
+                size=int(entry.get("Size") or 0),
+                etag=_strip_etag(entry.get("ETag")),
+                last_modified=entry.get("LastModified"),
+            )
+            for entry in page.get("Contents", ())
+        ]
+        more = page.get("IsTruncated") and page.get("NextContinuationToken")
+        return ListPage(infos, page["NextContinuationToken"] if more else None)
 
     async def head(self, bucket: str, key: str, *, checksum: bool = False) -> ObjectInfo:
         """The object's description; with `checksum`, also its stored SHA-256 when S3 has a full one.

@@ -32,7 +32,16 @@ from bucketshift.errors import (
     TooLarge,
     TransientError,
 )
-from bucketshift.stores.base import Body, BucketInfo, ObjectInfo, ObjectReader, ObjectStore, Sha256Counter, aiter_body
+from bucketshift.stores.base import (
+    Body,
+    BucketInfo,
+    ListPage,
+    ObjectInfo,
+    ObjectReader,
+    ObjectStore,
+    Sha256Counter,
+    aiter_body,
+)
 from bucketshift.stores.registry import register
 
 __all__ = ["SupabaseStore", "auth_headers"]
@@ -217,22 +226,29 @@ class SupabaseStore(ObjectStore):
     async def delete_bucket(self, bucket: str) -> None:
         await self._request("DELETE", f"/bucket/{quote(bucket, safe='')}", bucket=bucket)
 
-    async def list(self, bucket: str, prefix: str = "") -> AsyncIterator[ObjectInfo]:
-        # Both list endpoints answer an empty list for a bucket that does not exist; ask first,
-        # so a typo in a bucket name is an error and not a silently empty copy.
-        await self._request("GET", f"/bucket/{quote(bucket, safe='')}", bucket=bucket)
-        if self._list_api != "legacy":
-            first = await self._list_v2_page(bucket, prefix, None)
-            if first is not None:
-                async for info in self._list_v2(bucket, prefix, first):
-                    yield info
-                return
-            if self._list_api == "v2":
-                raise StoreError(f"list-v2 is not available on this Supabase project (bucket {bucket})", bucket=bucket)
-            self._list_api = "legacy"
-        folder, _, partial = prefix.rpartition("/")
-        async for info in self._list_legacy(bucket, folder + "/" if folder else "", partial):
-            yield info
+    async def list_page(self, bucket: str, prefix: str = "", token: str | None = None) -> ListPage:
+        """One request of list-v2 (token: its cursor) or of the legacy endpoint (token: the folders
+        still to walk, each with its offset), so any page can be retried on its own."""
+        if token is None:
+            # Both list endpoints answer an empty list for a bucket that does not exist; ask
+            # first, so a typo in a bucket name is an error and not a silently empty copy.
+            await self._request("GET", f"/bucket/{quote(bucket, safe='')}", bucket=bucket)
+            if self._list_api != "legacy":
+                page = await self._list_v2_page(bucket, prefix, None)
+                if page is not None:
+                    return self._v2_result(page)
+                if self._list_api == "v2":
+                    raise StoreError(
+                        f"list-v2 is not available on this Supabase project (bucket {bucket})", bucket=bucket
+                    )
+                self._list_api = "legacy"
+            folder, _, partial = prefix.rpartition("/")
+            return await self._legacy_page(bucket, [[folder + "/" if folder else "", 0, partial]])
+        state = json.loads(token)
+        if "v2" in state:
+            page = await self._list_v2_page(bucket, prefix, state["v2"])
+            return self._v2_result(page or {})
+        return await self._legacy_page(bucket, state["legacy"])
 
     async def _list_v2_page(self, bucket: str, prefix: str, cursor: str | None) -> dict[str, Any] | None:
         """One list-v2 page, or None when the server has no list-v2 (old projects answer 400 or 404)."""
@@ -245,7 +261,10 @@ class SupabaseStore(ObjectStore):
         except httpx.TransportError as exc:
             raise _transport_error(exc, bucket, None) from None
         if response.status_code < 400:
-            page = response.json()
+            try:
+                page = response.json()
+            except ValueError:
+                raise TransientError(f"unreadable list-v2 page for bucket {bucket}", bucket=bucket) from None
             return page if isinstance(page, dict) else {}
         if cursor is None and response.status_code in (400, 404):
             err = _error_body(response)
@@ -257,43 +276,42 @@ class SupabaseStore(ObjectStore):
                 return None
         raise_for(response, bucket=bucket)
 
-    async def _list_v2(self, bucket: str, prefix: str, page: dict[str, Any]) -> AsyncIterator[ObjectInfo]:
-        while True:
-            for item in page.get("objects") or []:
-                key = item.get("key") or item.get("name")
-                if not key or (item.get("metadata") is None and item.get("id") is None):
-                    continue
-                yield _info_from_metadata(key, item.get("metadata") or {}, item.get("updated_at"))
-            cursor = page.get("nextCursor")
-            if not page.get("hasNext") or not cursor:
-                return
-            next_page = await self._list_v2_page(bucket, prefix, cursor)
-            page = next_page or {}
+    @staticmethod
+    def _v2_result(page: dict[str, Any]) -> ListPage:
+        infos = []
+        for item in page.get("objects") or []:
+            key = item.get("key") or item.get("name")
+            if not key or (item.get("metadata") is None and item.get("id") is None):
+                continue
+            infos.append(_info_from_metadata(key, item.get("metadata") or {}, item.get("updated_at")))
+        cursor = page.get("nextCursor")
+        more = bool(page.get("hasNext")) and bool(cursor)
+        return ListPage(infos, json.dumps({"v2": cursor}) if more else None)
 
-    async def _list_legacy(self, bucket: str, folder: str, partial: str = "") -> AsyncIterator[ObjectInfo]:
-        offset = 0
-        path = f"/object/list/{quote(bucket, safe='')}"
-        while True:
-            body = {
-                "prefix": folder,
-                "limit": LEGACY_PAGE,
-                "offset": offset,
-                "sortBy": {"column": "name", "order": "asc"},
-            }
-            response = await self._request("POST", path, bucket=bucket, json=body)
+    async def _legacy_page(self, bucket: str, stack: list[list[Any]]) -> ListPage:
+        """Walk one page of one folder; sub-folders join the stack of folders still to walk."""
+        if not stack:
+            return ListPage([], None)
+        stack = [list(frame) for frame in stack]
+        folder, offset, partial = stack.pop()
+        body = {"prefix": folder, "limit": LEGACY_PAGE, "offset": offset, "sortBy": {"column": "name", "order": "asc"}}
+        response = await self._request("POST", f"/object/list/{quote(bucket, safe='')}", bucket=bucket, json=body)
+        try:
             items = response.json()
-            for item in items:
-                name = item.get("name") or ""
-                if not name.startswith(partial):
-                    continue
-                if item.get("id") is None and item.get("metadata") is None:
-                    async for info in self._list_legacy(bucket, folder + name + "/"):
-                        yield info
-                else:
-                    yield _info_from_metadata(folder + name, item.get("metadata") or {}, item.get("updated_at"))
-            if len(items) < LEGACY_PAGE:
-                return
-            offset += len(items)
+        except ValueError:
+            raise TransientError(f"unreadable listing page for bucket {bucket}", bucket=bucket) from None
+        if len(items) >= LEGACY_PAGE:
+            stack.append([folder, offset + len(items), partial])
+        infos = []
+        for item in items:
+            name = item.get("name") or ""
+            if not name.startswith(partial):
+                continue
+            if item.get("id") is None and item.get("metadata") is None:
+                stack.append([folder + name + "/", 0, ""])
+            else:
+                infos.append(_info_from_metadata(folder + name, item.get("metadata") or {}, item.get("updated_at")))
+        return ListPage(infos, json.dumps({"legacy": stack}) if stack else None)
 
     async def head(self, bucket: str, key: str) -> ObjectInfo:
         response = await self._request(

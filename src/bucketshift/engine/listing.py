@@ -1,0 +1,34 @@
+"""Listings that survive a flaky store: each page is retried on its own, with the same token,
+so a fault on page 40 of 50 costs one request again, not the whole listing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from bucketshift.engine.retry import RetryPolicy, with_retries
+from bucketshift.errors import Retryable
+from bucketshift.stores.base import ListPage, ObjectInfo, ObjectStore
+
+__all__ = ["list_all"]
+
+
+async def list_all(
+    store: ObjectStore,
+    bucket: str,
+    prefix: str,
+    policy: RetryPolicy,
+    *,
+    on_retry: Callable[[int, Retryable, float], None] | None = None,
+) -> AsyncIterator[ObjectInfo]:
+    token: str | None = None
+    while True:
+
+        def fetch(at: str | None = token) -> Awaitable[ListPage]:
+            return store.list_page(bucket, prefix, at)
+
+        page, _ = await with_retries(fetch, policy, on_retry=on_retry)
+        for info in page.objects:
+            yield info
+        if page.next_token is None:
+            return
+        token = page.next_token

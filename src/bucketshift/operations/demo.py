@@ -1,0 +1,146 @@
+"""`demo`: a whole migration on this machine, against local servers, before production.
+
+Starts our Supabase Storage emulator and moto (S3) on free loopback ports, seeds an app shaped
+like our first users' (public `asset-images` and `images`, private `videos`), creates the
+destination buckets and writes a plan file naming all of it.  The caller then runs the same
+operations a user runs against production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bucketshift.config import Plan, S3Endpoint, SupabaseEndpoint, load_plan
+from bucketshift.errors import UsageError
+from bucketshift.sandbox.seed import APP_BUCKETS, Seeded, SeedPlan, seed_app
+from bucketshift.sandbox.servers import EmulatorServer, MotoServer, run_emulator, run_moto
+from bucketshift.stores.registry import open_store
+
+__all__ = ["DEMO_SEED", "DemoEnvironment", "Landing", "demo_environment", "demo_landing"]
+
+DEMO_SEED = SeedPlan(
+    projects=3,
+    branches=2,
+    assets_per_branch=25,
+    frames_per_branch=40,
+    videos_per_branch=2,
+    big_folder_entries=1600,
+    image_size=(20_000, 120_000),
+    video_size=(1_000_000, 4_000_000),
+)
+
+PLAN = """# Written by `bucketshift demo`: the local emulator stands in for Supabase, moto for S3.
+[source]
+type = "supabase"
+url = "{url}"
+key = "${{DEMO_SUPABASE_SERVICE_ROLE_KEY}}"
+
+[destination]
+type = "s3"
+region = "us-east-1"
+endpoint_url = "{endpoint}"
+access_key_id = "demo"                      # moto accepts any key; on AWS leave both out
+secret_access_key = "moto-accepts-any-key"  # and use the default credential chain
+
+[[buckets]]
+source = "asset-images"
+destination = "demo-asset-images"
+access = "public-read"
+
+[[buckets]]
+source = "images"
+destination = "demo-images"
+access = "public-read"
+
+[[buckets]]
+source = "videos"
+destination = "demo-videos"
+access = "private"
+
+[transfer]
+concurrency = 32
+"""
+
+
+@dataclass
+class DemoEnvironment:
+    workdir: Path
+    plan_path: Path
+    plan: Plan
+    emulator: EmulatorServer
+    moto: MotoServer
+    seeded: Seeded
+
+
+async def _prepare(emulator: EmulatorServer, moto: MotoServer, seed: SeedPlan) -> Seeded:
+    source = SupabaseEndpoint(type="supabase", url=emulator.url, key=emulator.service_role_key)
+    async with open_store(source) as store:
+        seeded = await seed_app(store, seed)
+    s3 = S3Endpoint(
+        type="s3",
+        region="us-east-1",
+        endpoint_url=moto.endpoint_url,
+        access_key_id="demo",
+        secret_access_key="moto-accepts-any-key",  # noqa: S106 - moto's stand-in key
+    )
+    async with open_store(s3) as dest:
+        for bucket in APP_BUCKETS:
+            await dest.create_bucket(f"demo-{bucket}")
+    return seeded
+
+
+@contextmanager
+def demo_environment(workdir: Path | None = None, seed: SeedPlan = DEMO_SEED) -> Iterator[DemoEnvironment]:
+    """Servers up, data seeded, destination buckets made, plan written; all stopped on exit."""
+    if importlib.util.find_spec("moto") is None:
+        raise UsageError("bucketshift demo needs moto to stand in for S3: pip install 'bucketshift[demo]'")
+    base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="bucketshift-demo-"))
+    base.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        emulator = stack.enter_context(run_emulator(base / "supabase"))
+        moto = stack.enter_context(run_moto(base))
+        seeded = asyncio.run(_prepare(emulator, moto, seed))
+        plan_path = base / "bucketshift.toml"
+        plan_path.write_text(PLAN.format(url=emulator.url, endpoint=moto.endpoint_url), encoding="utf-8")
+        plan = load_plan(plan_path, env={"DEMO_SUPABASE_SERVICE_ROLE_KEY": emulator.service_role_key})
+        yield DemoEnvironment(base, plan_path, plan, emulator, moto, seeded)
+
+
+@dataclass(frozen=True)
+class Landing:
+    """Where one bucket's objects landed, with one URL to try."""
+
+    source: str
+    destination: str
+    access: str
+    objects: int
+    total_bytes: int
+    sample_url: str | None
+
+
+async def demo_landing(env: DemoEnvironment) -> list[Landing]:
+    """Count each destination bucket and give one URL: public for images, signed for videos."""
+    out = []
+    async with open_store(env.plan.destination) as dest:
+        for mapping in env.plan.buckets:
+            count = total = 0
+            sample: str | None = None
+            async for info in dest.list(mapping.destination):
+                count += 1
+                total += info.size
+                if sample is None and info.size:
+                    sample = info.key
+            url = None
+            if sample is not None:
+                if mapping.access == "private":
+                    url = await dest.signed_url(mapping.destination, sample, 3600)
+                else:
+                    url = dest.public_url(mapping.destination, sample)
+            out.append(Landing(mapping.source, mapping.destination, mapping.access, count, total, url))
+    return out
