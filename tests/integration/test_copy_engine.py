@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -64,8 +65,8 @@ async def test_copy_then_verify_three_app_buckets(migration) -> None:
     assert checked >= 60
 
 
-async def test_killed_copy_resumes_without_refetching_what_was_copied(migration, tmp_path: Path) -> None:
-    await seed(migration, SeedPlan(projects=2, branches=2, big_folder_entries=300, special_keys=True))
+def test_killed_copy_resumes_without_refetching_what_was_copied(migration, tmp_path: Path) -> None:
+    asyncio.run(seed(migration, SeedPlan(projects=2, branches=2, big_folder_entries=300, special_keys=True)))
     migration.emulator.settings(latency_ms=40)
     migration.write_plan(concurrency=8)
     manifest = migration.plan_path.with_name("plan.manifest.sqlite3")
