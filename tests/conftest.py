@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -55,7 +54,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServe
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
+def postgres() -> Iterator[PostgresCluster]:
     """A throw-away cluster, or the server named by BUCKETSHIFT_TEST_DSN.
 
     Missing PostgreSQL binaries make the tests that need this fail with a message naming the
@@ -65,5 +64,6 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresClust
     if dsn:
         yield PostgresCluster(dsn=dsn)
         return
-    with postgres_cluster(Path(tmp_path_factory.mktemp("postgres"))) as cluster:
+    # Not under pytest's temp directory: that is private to root, and the server runs as postgres.
+    with postgres_cluster() as cluster:
         yield cluster

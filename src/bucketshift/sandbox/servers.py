@@ -31,6 +31,7 @@ __all__ = [
     "ProxyServer",
     "ServerError",
     "free_port",
+    "pg_bin",
     "postgres_cluster",
     "run_emulator",
     "run_moto",
@@ -236,11 +237,12 @@ def run_s3_fault_proxy(
         _stop(proc)
 
 
-def _pg_bin(name: str) -> str:
-    found = shutil.which(name)
+def pg_bin(name: str, *, path: str | None = None, search_root: Path = Path("/usr/lib/postgresql")) -> str:
+    """Where a PostgreSQL server program is: on PATH, or in Debian's versioned directories."""
+    found = shutil.which(name, path=path)
     if found:
         return found
-    for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
+    for candidate in sorted(search_root.glob(f"*/bin/{name}"), reverse=True):
         return str(candidate)
     raise ServerError(
         f"PostgreSQL server program '{name}' not found; install the PostgreSQL server "
@@ -262,9 +264,10 @@ def postgres_cluster(workdir: Path | None = None) -> Iterator[PostgresCluster]:
     """A new cluster from `initdb`, on loopback, stopped and removed at the end.
 
     `initdb` refuses to run as root, so as root the directory is handed to the `postgres`
-    OS user and the programs run through `runuser`.
+    OS user and the programs run through `runuser`; `workdir` must then be a directory that
+    user can reach (the default, the system temp directory, is).
     """
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
     base = Path(tempfile.mkdtemp(prefix="bucketshift-pg-", dir=workdir))
     data, sockets, log = base / "data", base / "sockets", base / "postgres.log"
     sockets.mkdir()
