@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from bucketshift.errors import ConfigError
 
@@ -51,6 +60,14 @@ def _origin(value: str, field: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{field} must be an http(s) URL such as https://abcd.supabase.co")
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _base_url(value: str | None, info: ValidationInfo) -> str | None:
+    """An http(s) URL kept without its trailing slash."""
+    if value is None:
+        return None
+    _origin(value, str(info.field_name))
+    return value.strip().rstrip("/")
 
 
 class SupabaseEndpoint(_Model):
@@ -92,21 +109,7 @@ class S3Endpoint(_Model):
     addressing_style: Literal["auto", "virtual", "path"] = "auto"
     public_base_url: str | None = None
 
-    @field_validator("endpoint_url")
-    @classmethod
-    def _endpoint(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        _origin(value, "endpoint_url")
-        return value.strip().rstrip("/")
-
-    @field_validator("public_base_url")
-    @classmethod
-    def _public_base(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        _origin(value, "public_base_url")
-        return value.strip().rstrip("/")
+    _urls = field_validator("endpoint_url", "public_base_url")(_base_url)
 
     @model_validator(mode="after")
     def _keys_together(self) -> S3Endpoint:
@@ -122,13 +125,7 @@ class LocalEndpoint(_Model):
     path: Path
     public_base_url: str | None = None
 
-    @field_validator("public_base_url")
-    @classmethod
-    def _public_base(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        _origin(value, "public_base_url")
-        return value.strip().rstrip("/")
+    _urls = field_validator("public_base_url")(_base_url)
 
 
 Endpoint = Annotated[SupabaseEndpoint | S3Endpoint | LocalEndpoint, Field(discriminator="type")]

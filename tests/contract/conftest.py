@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -11,7 +10,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
 import pytest
 
 from bucketshift.config import LocalEndpoint, S3Endpoint, SupabaseEndpoint
@@ -30,13 +28,10 @@ class StoreCase:
     name: str
     store: ObjectStore
     enforces_access: bool
-    _make_public: Callable[[str], None] | None = None
 
     async def new_bucket(self, *, public: bool = False) -> str:
         bucket = f"contract-{self.name}-{next(_names)}"
         await self.store.create_bucket(bucket, public=public)
-        if public and self._make_public is not None:
-            self._make_public(bucket)
         return bucket
 
 
@@ -59,34 +54,6 @@ def static_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pa
         _stop(proc)
 
 
-def _s3_public(endpoint_url: str) -> Callable[[str], None]:
-    def make_public(bucket: str) -> None:
-        client = boto3.client("s3", endpoint_url=endpoint_url, region_name="us-east-1")
-        client.put_public_access_block(
-            Bucket=bucket,
-            PublicAccessBlockConfiguration={
-                "BlockPublicAcls": True,
-                "IgnorePublicAcls": True,
-                "BlockPublicPolicy": False,
-                "RestrictPublicBuckets": False,
-            },
-        )
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": "*",
-                    "Action": "s3:GetObject",
-                    "Resource": f"arn:aws:s3:::{bucket}/*",
-                }
-            ],
-        }
-        client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
-
-    return make_public
-
-
 @pytest.fixture(scope="session", params=CASES)
 async def case(request: pytest.FixtureRequest) -> AsyncIterator[StoreCase]:
     name: str = request.param
@@ -97,7 +64,7 @@ async def case(request: pytest.FixtureRequest) -> AsyncIterator[StoreCase]:
     elif name == "s3":
         moto: MotoServer = request.getfixturevalue("moto")
         store = open_store(S3Endpoint(type="s3", region="us-east-1", endpoint_url=moto.endpoint_url))
-        yield StoreCase(name, store, enforces_access=True, _make_public=_s3_public(moto.endpoint_url))
+        yield StoreCase(name, store, enforces_access=True)
     else:
         emulator: EmulatorServer = request.getfixturevalue("emulator")
         api = "v2" if name == "supabase-v2" else "legacy"
