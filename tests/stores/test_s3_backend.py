@@ -36,6 +36,7 @@ from bucketshift.errors import (
 )
 from bucketshift.sandbox.servers import MotoServer
 from bucketshift.stores._s3_errors import WrongRegion
+from bucketshift.stores.base import SHA256_METADATA
 from bucketshift.stores.registry import open_store
 from bucketshift.stores.s3 import S3Store, obstore_can_hold
 
@@ -373,7 +374,9 @@ async def test_body_not_matching_its_announced_size_is_never_written(store: S3St
 async def test_head_with_checksum_reports_only_full_object_sha256(store: S3Store, bucket: str) -> None:
     written = await store.put(bucket, "sum/x/", b"checked bytes")
     assert (await store.head(bucket, "sum/x/", checksum=True)).sha256 == written.sha256
-    assert (await store.head(bucket, "sum/x/")).sha256 is None
+    plain = await store.head(bucket, "sum/x/")
+    assert plain.sha256 == written.sha256, "a single PUT carries its sha256 in metadata"
+    assert SHA256_METADATA not in plain.metadata
     await store.put(bucket, "sum//multi", chunks(6 * MiB))
     assert (await store.head(bucket, "sum//multi", checksum=True)).sha256 is None
 

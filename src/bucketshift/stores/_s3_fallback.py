@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from bucketshift.errors import TransientError
 from bucketshift.stores._s3_errors import from_botocore
-from bucketshift.stores.base import ObjectInfo, ObjectReader
+from bucketshift.stores.base import ObjectInfo, ObjectReader, split_sha256
 
 __all__ = ["BotoReader", "head", "info_from_response", "open_reader", "put_multipart", "put_single", "sha256_of"]
 
@@ -50,6 +50,7 @@ def sha256_of(response: Mapping[str, Any]) -> str | None:
 
 def info_from_response(key: str, response: Mapping[str, Any]) -> ObjectInfo:
     """An ObjectInfo from a HeadObject or GetObject answer."""
+    metadata, stored = split_sha256({k.lower(): v for k, v in (response.get("Metadata") or {}).items()})
     return ObjectInfo(
         key=key,
         size=int(response.get("ContentLength") or 0),
@@ -57,8 +58,8 @@ def info_from_response(key: str, response: Mapping[str, Any]) -> ObjectInfo:
         last_modified=response.get("LastModified"),
         content_type=response.get("ContentType"),
         cache_control=response.get("CacheControl"),
-        metadata={k.lower(): v for k, v in (response.get("Metadata") or {}).items()},
-        sha256=sha256_of(response),
+        metadata=metadata,
+        sha256=sha256_of(response) or stored,
     )
 
 

@@ -15,7 +15,7 @@ from obstore.exceptions import BaseError
 
 from bucketshift.errors import TransientError
 from bucketshift.stores._s3_errors import from_obstore
-from bucketshift.stores.base import ObjectInfo, ObjectReader
+from bucketshift.stores.base import ObjectInfo, ObjectReader, split_sha256
 
 __all__ = [
     "ERRORS",
@@ -64,6 +64,7 @@ def _strip_etag(etag: str | None) -> str | None:
 
 def info_from_result(key: str, meta: Mapping[str, Any], attributes: Mapping[str, str]) -> ObjectInfo:
     """An ObjectInfo from a GET or HEAD answer (standard headers come back capitalized)."""
+    metadata, sha256 = split_sha256({k.lower(): v for k, v in attributes.items() if k not in _STANDARD_NAMES})
     return ObjectInfo(
         key=key,
         size=int(meta["size"]),
@@ -71,7 +72,8 @@ def info_from_result(key: str, meta: Mapping[str, Any], attributes: Mapping[str,
         last_modified=meta.get("last_modified"),
         content_type=attributes.get("Content-Type"),
         cache_control=attributes.get("Cache-Control"),
-        metadata={k.lower(): v for k, v in attributes.items() if k not in _STANDARD_NAMES},
+        metadata=metadata,
+        sha256=sha256,
     )
 
 

@@ -19,6 +19,7 @@ from typing import ClassVar
 
 __all__ = [
     "PLACEHOLDER_NAME",
+    "SHA256_METADATA",
     "Body",
     "BucketInfo",
     "ListPage",
@@ -27,13 +28,26 @@ __all__ = [
     "ObjectStore",
     "Sha256Counter",
     "aiter_body",
+    "split_sha256",
 ]
 
 PLACEHOLDER_NAME = ".emptyFolderPlaceholder"
 """The 0-byte object Supabase's dashboard writes to make an empty folder visible."""
 
+SHA256_METADATA = "bucketshift-sha256"
+"""User-metadata name under which a store without a checksum field keeps the sha256 we wrote.
+
+Backends move it into `ObjectInfo.sha256` when they read it back, so it never travels on as
+user metadata."""
+
 Body = bytes | AsyncIterable[bytes]
 """What `put` accepts: a whole small body, or a stream of chunks for anything large."""
+
+
+def split_sha256(metadata: Mapping[str, str]) -> tuple[dict[str, str], str | None]:
+    """User metadata without our sha256 entry, and that entry."""
+    rest = {k: v for k, v in metadata.items() if k != SHA256_METADATA}
+    return rest, metadata.get(SHA256_METADATA)
 
 
 def _frozen(mapping: Mapping[str, str] | None) -> Mapping[str, str]:

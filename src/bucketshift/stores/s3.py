@@ -48,6 +48,7 @@ from bucketshift.stores._s3_obstore import (
     obstore_can_hold,
 )
 from bucketshift.stores.base import (
+    SHA256_METADATA,
     Body,
     BucketInfo,
     ListPage,
@@ -486,9 +487,13 @@ class S3Store(ObjectStore):
                 if gathered > self.multipart_threshold:
                     whole = False
                     break
+        user_metadata.pop(SHA256_METADATA, None)
         common = {"content_type": content_type, "cache_control": cache_control, "metadata": user_metadata}
         try:
             if whole:
+                # The whole body is here before it is sent: its sha256 can travel with it, so a
+                # later verify reads it back from HEAD instead of downloading the object.
+                common["metadata"] = {**user_metadata, SHA256_METADATA: source.counter.hexdigest()}
                 data = b"".join(buffered)
                 buffered.clear()
                 if via_obstore:
