@@ -6,9 +6,8 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
@@ -19,12 +18,11 @@ from bucketshift.config import Plan, load_plan
 from bucketshift.engine.pacing import parse_rate
 from bucketshift.errors import EXIT_FAILURES, BucketshiftError, UsageError
 from bucketshift.operations.check import check as check_op
-from bucketshift.operations.copy import CopyRequest, CopyRun
+from bucketshift.operations.copy import CopyRequest, CopyRun, Mode
 from bucketshift.operations.demo import demo_environment, demo_landing
 from bucketshift.operations.listing import list_objects
+from bucketshift.operations.reconcile import reconcile_plan
 from bucketshift.operations.verify import VerifyRequest, VerifyRun
-
-T = TypeVar("T")
 
 app = typer.Typer(
     name="bucketshift",
@@ -35,18 +33,31 @@ app = typer.Typer(
 )
 
 ConfigOption = Annotated[
-    Path,
-    typer.Option("--config", "-c", help="The plan file.", envvar="BUCKETSHIFT_CONFIG", show_default=True),
+    Path, typer.Option("--config", "-c", help="The plan file.", envvar="BUCKETSHIFT_CONFIG", show_default=True)
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-
-
-def _plan(path: Path) -> Plan:
-    return load_plan(path)
-
-
-def _run(work: Callable[[], Awaitable[T]]) -> T:
-    return asyncio.run(work())  # type: ignore[arg-type]
+StateOption = Annotated[Path | None, typer.Option("--state", help="The manifest file (default: beside the plan file).")]
+BucketsOption = Annotated[
+    list[str] | None, typer.Option("--bucket", "-b", help="Only this bucket mapping (repeatable).")
+]
+ConcurrencyOption = Annotated[
+    int | None, typer.Option("--concurrency", min=1, max=1024, help="Objects in flight (default: plan file).")
+]
+PlaceholdersOption = Annotated[
+    bool, typer.Option("--keep-placeholders", help="Also copy .emptyFolderPlaceholder objects.")
+]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what would be copied; write nothing.")]
+RpsOption = Annotated[
+    float | None, typer.Option("--max-requests-per-second", min=0.1, help="Cap on requests to the source.")
+]
+BandwidthOption = Annotated[str | None, typer.Option("--bandwidth", help="Cap on bytes moved, e.g. 50MB/s.")]
+ListFromDbOption = Annotated[
+    bool, typer.Option("--list-from-db", help="List the source from storage.objects (needs the source dsn).")
+]
+NoReconcileOption = Annotated[
+    bool, typer.Option("--no-reconcile", help="Skip comparing the API listing with storage.objects first.")
+]
+DEFAULT_PLAN = Path("bucketshift.toml")
 
 
 def _version(value: bool) -> None:
@@ -65,10 +76,9 @@ def main(
 
 
 @app.command()
-def check(config: ConfigOption = Path("bucketshift.toml"), json_output: JsonOption = False) -> None:
+def check(config: ConfigOption = DEFAULT_PLAN, json_output: JsonOption = False) -> None:
     """Validate the plan file and reach both sides; nothing is changed."""
-    plan = _plan(config)
-    result = _run(lambda: check_op(plan))
+    result = asyncio.run(check_op(load_plan(config)))
     render.emit_json(result) if json_output else render.check(result)
     if not result.ok:
         raise typer.Exit(EXIT_FAILURES)
@@ -78,28 +88,15 @@ def check(config: ConfigOption = Path("bucketshift.toml"), json_output: JsonOpti
 def ls(
     bucket: Annotated[str, typer.Argument(help="A bucket of the plan (source or destination name).")],
     prefix: Annotated[str, typer.Argument(help="Only keys that start with this.")] = "",
-    config: ConfigOption = Path("bucketshift.toml"),
+    config: ConfigOption = DEFAULT_PLAN,
     destination: Annotated[bool, typer.Option("--destination", help="List the destination side.")] = False,
     limit: Annotated[int, typer.Option(help="How many objects to show (all are counted).", min=0)] = 50,
     json_output: JsonOption = False,
 ) -> None:
     """List a bucket completely, as bucketshift sees it (all pages, all folders)."""
-    plan = _plan(config)
     side = "destination" if destination else "source"
-    result = _run(lambda: list_objects(plan, side, bucket, prefix, limit))
+    result = asyncio.run(list_objects(load_plan(config), side, bucket, prefix, limit))
     render.emit_json(result) if json_output else render.listing(result)
-
-
-StateOption = Annotated[Path | None, typer.Option("--state", help="The manifest file (default: beside the plan file).")]
-BucketsOption = Annotated[
-    list[str] | None, typer.Option("--bucket", "-b", help="Only this bucket mapping (repeatable).")
-]
-ConcurrencyOption = Annotated[
-    int | None, typer.Option("--concurrency", min=1, max=1024, help="Objects in flight (default: plan file).")
-]
-PlaceholdersOption = Annotated[
-    bool, typer.Option("--keep-placeholders", help="Also copy .emptyFolderPlaceholder objects.")
-]
 
 
 def _transfer_rows(run: CopyRun) -> list[Row]:
@@ -107,91 +104,47 @@ def _transfer_rows(run: CopyRun) -> list[Row]:
     for r in run.reports:
         s = r.stats
         note = "" if s.listing_done else f"listing ({s.listed} seen)"
-        rows.append(
-            Row(
-                r.spec.source_bucket,
-                s.copied + s.failed,
-                s.to_copy if s.listing_done else None,
-                s.bytes_moved,
-                s.failed,
-                note,
-            )
-        )
+        total = s.to_copy if s.listing_done else None
+        rows.append(Row(r.spec.source_bucket, s.copied + s.failed, total, s.bytes_moved, s.failed, note))
     return rows
 
 
-def _transfer(
-    mode: str,
-    config: Path,
-    dry_run: bool,
-    concurrency: int | None,
-    keep_placeholders: bool,
-    max_rps: float | None,
-    bandwidth: str | None,
-    state: Path | None,
-    buckets: list[str] | None,
-    json_output: bool,
-) -> None:
-    plan = _plan(config)
-    _transfer_plan(plan, mode, dry_run, concurrency, keep_placeholders, max_rps, bandwidth, state, buckets, json_output)
-
-
-def _transfer_plan(
-    plan: Plan,
-    mode: str,
-    dry_run: bool,
-    concurrency: int | None,
-    keep_placeholders: bool,
-    max_rps: float | None,
-    bandwidth: str | None,
-    state: Path | None,
-    buckets: list[str] | None,
-    json_output: bool,
-    *,
-    exit_on_failure: bool = True,
-) -> None:
+def _rate(bandwidth: str | None) -> float | None:
     try:
-        rate = parse_rate(bandwidth) if bandwidth else None
+        return parse_rate(bandwidth) if bandwidth else None
     except ValueError as exc:
         raise UsageError(f"--bandwidth: {exc}") from None
-    request = CopyRequest(
-        mode=mode,
-        dry_run=dry_run,
-        concurrency=concurrency,
-        keep_placeholders=keep_placeholders,
-        max_requests_per_second=max_rps,
-        bandwidth=rate,
-        state=state,
-        buckets=buckets,
-    )
+
+
+def _run_transfer(plan: Plan, request: CopyRequest, *, json_output: bool) -> CopyRun:
     work = CopyRun(plan, request)
 
     async def go() -> None:
-        async with live(render.err, lambda: _transfer_rows(work), enabled=not dry_run):
+        async with live(render.err, lambda: _transfer_rows(work), enabled=not request.dry_run):
             await work.run()
 
     started = time.monotonic()
     asyncio.run(go())
     if json_output:
-        render.emit_json(
-            render.transfer_json(work.reports, mode=mode, dry_run=dry_run, manifest=str(work.manifest_path))
-        )
+        render.emit_json(render.transfer_json(work, manifest=str(work.manifest_path)))
     else:
-        render.transfer_summary(work.reports, mode=mode, dry_run=dry_run, elapsed=time.monotonic() - started)
-    if work.failed and exit_on_failure:
+        render.reconciled(work.reconciled)
+        render.transfer_summary(
+            work.reports, mode=request.mode, dry_run=request.dry_run, elapsed=time.monotonic() - started
+        )
+    return work
+
+
+def _transfer_command(mode: Mode, config: Path, json_output: bool, **options: Any) -> None:
+    options["bandwidth"] = _rate(options.get("bandwidth"))
+    work = _run_transfer(load_plan(config), CopyRequest(mode=mode, **options), json_output=json_output)
+    if work.failed:
         raise typer.Exit(EXIT_FAILURES)
-
-
-DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what would be copied; write nothing.")]
-RpsOption = Annotated[
-    float | None, typer.Option("--max-requests-per-second", min=0.1, help="Cap on requests to the source.")
-]
-BandwidthOption = Annotated[str | None, typer.Option("--bandwidth", help="Cap on bytes moved, e.g. 50MB/s.")]
 
 
 @app.command()
 def copy(
-    config: ConfigOption = Path("bucketshift.toml"),
+    config: ConfigOption = DEFAULT_PLAN,
     dry_run: DryRunOption = False,
     concurrency: ConcurrencyOption = None,
     keep_placeholders: PlaceholdersOption = False,
@@ -199,26 +152,21 @@ def copy(
     bandwidth: BandwidthOption = None,
     state: StateOption = None,
     bucket: BucketsOption = None,
+    list_from_db: ListFromDbOption = False,
+    no_reconcile: NoReconcileOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Copy every object that is missing or different at the destination; resumable."""
-    _transfer(
-        "copy",
-        config,
-        dry_run,
-        concurrency,
-        keep_placeholders,
-        max_requests_per_second,
-        bandwidth,
-        state,
-        bucket,
-        json_output,
-    )
+    _transfer_command(
+        "copy", config, json_output, dry_run=dry_run, concurrency=concurrency, keep_placeholders=keep_placeholders,
+        max_requests_per_second=max_requests_per_second, bandwidth=bandwidth, state=state, buckets=bucket,
+        list_from_db=list_from_db, reconcile=not no_reconcile,
+    )  # fmt: skip
 
 
 @app.command()
 def sync(
-    config: ConfigOption = Path("bucketshift.toml"),
+    config: ConfigOption = DEFAULT_PLAN,
     dry_run: DryRunOption = False,
     concurrency: ConcurrencyOption = None,
     keep_placeholders: PlaceholdersOption = False,
@@ -226,55 +174,24 @@ def sync(
     bandwidth: BandwidthOption = None,
     state: StateOption = None,
     bucket: BucketsOption = None,
+    list_from_db: ListFromDbOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """The cut-over pass: copy only what is new or changed at the source since the last copy; never deletes."""
-    _transfer(
-        "sync",
-        config,
-        dry_run,
-        concurrency,
-        keep_placeholders,
-        max_requests_per_second,
-        bandwidth,
-        state,
-        bucket,
-        json_output,
-    )
+    _transfer_command(
+        "sync", config, json_output, dry_run=dry_run, concurrency=concurrency, keep_placeholders=keep_placeholders,
+        max_requests_per_second=max_requests_per_second, bandwidth=bandwidth, state=state, buckets=bucket,
+        list_from_db=list_from_db, reconcile=False,
+    )  # fmt: skip
 
 
 def _verify_rows(run: VerifyRun) -> list[Row]:
-    return [
-        Row(
-            r.spec.source_bucket,
-            r.stats.checked,
-            None if not r.stats.listing_done else r.stats.checked,
-            r.stats.hashed_bytes,
-            r.stats.missing + r.stats.differing,
-        )
-        for r in run.reports
-    ]
-
-
-@app.command()
-def verify(
-    config: ConfigOption = Path("bucketshift.toml"),
-    deep: Annotated[bool, typer.Option("--deep", help="Re-read and hash every destination object.")] = False,
-    keep_placeholders: PlaceholdersOption = False,
-    concurrency: ConcurrencyOption = None,
-    state: StateOption = None,
-    bucket: BucketsOption = None,
-    json_output: JsonOption = False,
-) -> None:
-    """Check every source object is at the destination with the same size and sha256; exit 1 if not."""
-    plan = _plan(config)
-    request = VerifyRequest(
-        deep=deep, keep_placeholders=keep_placeholders, concurrency=concurrency, state=state, buckets=bucket
-    )
-    work = VerifyRun(plan, request)
-    _run_verify(work, json_output=json_output)
-    if not work.ok:
-        raise typer.Exit(EXIT_FAILURES)
+    rows = []
+    for r in run.reports:
+        s = r.stats
+        rows.append(Row(r.spec.source_bucket, s.checked, s.checked if s.listing_done else None, s.hashed_bytes,
+                        s.missing + s.differing))  # fmt: skip
+    return rows
 
 
 def _run_verify(work: VerifyRun, *, json_output: bool) -> None:
@@ -284,6 +201,37 @@ def _run_verify(work: VerifyRun, *, json_output: bool) -> None:
 
     asyncio.run(go())
     render.emit_json(render.verify_json(work.reports)) if json_output else render.verify_summary(work.reports)
+
+
+@app.command()
+def verify(
+    config: ConfigOption = DEFAULT_PLAN,
+    deep: Annotated[bool, typer.Option("--deep", help="Re-read and hash every destination object.")] = False,
+    keep_placeholders: PlaceholdersOption = False,
+    concurrency: ConcurrencyOption = None,
+    state: StateOption = None,
+    bucket: BucketsOption = None,
+    list_from_db: ListFromDbOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Check every source object is at the destination with the same size and sha256; exit 1 if not."""
+    request = VerifyRequest(deep=deep, keep_placeholders=keep_placeholders, concurrency=concurrency, state=state,
+                            buckets=bucket, list_from_db=list_from_db)  # fmt: skip
+    work = VerifyRun(load_plan(config), request)
+    _run_verify(work, json_output=json_output)
+    if not work.ok:
+        raise typer.Exit(EXIT_FAILURES)
+
+
+@app.command()
+def reconcile(
+    config: ConfigOption = DEFAULT_PLAN, bucket: BucketsOption = None, json_output: JsonOption = False
+) -> None:
+    """Compare the source's API listing with its storage.objects rows (needs the source dsn); exit 1 if they differ."""
+    reports = asyncio.run(reconcile_plan(load_plan(config), bucket))
+    render.emit_json(reports) if json_output else render.reconciled(reports)
+    if not all(r.ok for r in reports):
+        raise typer.Exit(EXIT_FAILURES)
 
 
 @app.command()
@@ -298,7 +246,7 @@ def demo(
         counts = {b: len(env.seeded.keys(b)) for b in ("asset-images", "images", "videos")}
         render.demo_intro(env.emulator.url, env.moto.endpoint_url, env.plan_path, counts)
         render.out.print("\n[bold]1. copy[/bold]: every object, streamed, with its metadata and sha256")
-        _transfer_plan(env.plan, "copy", False, None, False, None, None, None, None, False, exit_on_failure=False)
+        _run_transfer(env.plan, CopyRequest(), json_output=False)
         render.out.print("\n[bold]2. verify[/bold]: every source object at the destination, same size and sha256")
         work = VerifyRun(env.plan, VerifyRequest())
         _run_verify(work, json_output=False)

@@ -12,9 +12,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bucketshift.engine.reconcile import ReconcileReport
 from bucketshift.engine.transfer import MappingReport
 from bucketshift.engine.verify import VerifyReport
 from bucketshift.operations.check import CheckResult
+from bucketshift.operations.copy import CopyRun
 from bucketshift.operations.demo import Landing
 from bucketshift.operations.listing import ListResult
 
@@ -85,7 +87,8 @@ def listing(result: ListResult) -> None:
     out.print(f"{result.side} bucket {result.bucket}: {result.count} objects, {size(result.total_bytes)}{more}")
 
 
-def transfer_json(reports: list[MappingReport], *, mode: str, dry_run: bool, manifest: str) -> dict[str, Any]:
+def transfer_json(run: CopyRun, *, manifest: str) -> dict[str, Any]:
+    reports, mode, dry_run = run.reports, run.request.mode, run.request.dry_run
     buckets = []
     for r in reports:
         s = r.stats
@@ -106,7 +109,29 @@ def transfer_json(reports: list[MappingReport], *, mode: str, dry_run: bool, man
                 "failures": [{"key": f.key, "error": f.error, "kind": f.kind} for f in r.failures],
             }
         )
-    return {"mode": mode, "dry_run": dry_run, "manifest": manifest, "buckets": buckets}
+    return {
+        "mode": mode,
+        "dry_run": dry_run,
+        "manifest": manifest,
+        "buckets": buckets,
+        "reconcile": [_plain(r) for r in run.reconciled],
+    }
+
+
+def reconciled(reports: list[ReconcileReport]) -> None:
+    """The API listing against storage.objects; silent when there was nothing to compare."""
+    for r in reports:
+        if r.ok:
+            out.print(f"reconcile {r.bucket}: {r.listed} listed = {r.in_database} in storage.objects")
+            continue
+        out.print(
+            f"[yellow]reconcile {r.bucket}:[/yellow] {r.listed} listed, {r.in_database} in storage.objects: "
+            f"{r.only_in_database} only in the database, {r.only_listed} only in the listing, "
+            f"{r.size_differs} with other sizes",
+            markup=True,
+        )
+        for sample in r.samples[:10]:
+            out.print(f"  {sample}", markup=False)
 
 
 def transfer_summary(reports: list[MappingReport], *, mode: str, dry_run: bool, elapsed: float) -> None:

@@ -9,7 +9,10 @@ from bucketshift.engine.retry import RetryPolicy, with_retries
 from bucketshift.errors import Retryable
 from bucketshift.stores.base import ListPage, ObjectInfo, ObjectStore
 
-__all__ = ["list_all"]
+__all__ = ["PageFetcher", "list_all", "list_pages"]
+
+
+PageFetcher = Callable[[str, str, str | None], Awaitable[ListPage]]
 
 
 async def list_all(
@@ -20,11 +23,24 @@ async def list_all(
     *,
     on_retry: Callable[[int, Retryable, float], None] | None = None,
 ) -> AsyncIterator[ObjectInfo]:
+    async for info in list_pages(store.list_page, bucket, prefix, policy, on_retry=on_retry):
+        yield info
+
+
+async def list_pages(
+    fetch_page: PageFetcher,
+    bucket: str,
+    prefix: str,
+    policy: RetryPolicy,
+    *,
+    on_retry: Callable[[int, Retryable, float], None] | None = None,
+) -> AsyncIterator[ObjectInfo]:
+    """Every object from any page-fetching function, each page retried on its own."""
     token: str | None = None
     while True:
 
         def fetch(at: str | None = token) -> Awaitable[ListPage]:
-            return store.list_page(bucket, prefix, at)
+            return fetch_page(bucket, prefix, at)
 
         page, _ = await with_retries(fetch, policy, on_retry=on_retry)
         for info in page.objects:

@@ -101,7 +101,9 @@ class _MappingRun:
         self.source, self.dest, self.spec, self.manifest = source, dest, spec, manifest
         self.options, self.report, self.stats = options, report, report.stats
         self.listing = listing
-        self.need_head = options.preserve_metadata and not source.read_includes_metadata
+        self.need_head = (
+            options.preserve_metadata and not source.read_includes_metadata and not source.listing_includes_metadata
+        )
 
     async def run(self) -> None:
         queue: asyncio.Queue[ObjectInfo | None] = asyncio.Queue(maxsize=max(2, self.options.concurrency * 2))

@@ -49,14 +49,23 @@ class Context:
 
 @asynccontextmanager
 async def open_context(
-    plan: Plan, *, state: Path | None = None, only: list[str] | None = None, preview: bool = False
+    plan: Plan,
+    *,
+    state: Path | None = None,
+    only: list[str] | None = None,
+    preview: bool = False,
+    list_from_db: bool = False,
 ) -> AsyncIterator[Context]:
-    """Open stores and manifest for one verb; `preview` never creates or writes the manifest."""
+    """Open stores and manifest for one verb; `preview` never creates or writes the manifest.
+
+    `list_from_db` lists the source from its own database rows where the store can.
+    """
     specs = mapping_specs(plan, only)
     path = manifest_path(plan, state)
     manifest = Manifest.for_preview(path) if preview else Manifest(path)
     try:
-        async with open_store(plan.source) as source, open_store(plan.destination) as dest:
+        source_store = open_store(plan.source, list_from="db") if list_from_db else open_store(plan.source)
+        async with source_store as source, open_store(plan.destination) as dest:
             yield Context(plan, source, dest, manifest, specs)
     finally:
         manifest.close()

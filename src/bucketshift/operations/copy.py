@@ -10,9 +10,11 @@ from typing import Literal
 from bucketshift.config import Plan
 from bucketshift.engine.manifest import Manifest
 from bucketshift.engine.pacing import TokenBucket
+from bucketshift.engine.reconcile import ReconcileReport
 from bucketshift.engine.retry import RetryPolicy
 from bucketshift.engine.transfer import MappingReport, TransferOptions, transfer
 from bucketshift.operations.context import manifest_path, mapping_specs, open_context
+from bucketshift.operations.reconcile import reconcile_buckets
 
 __all__ = ["CopyRequest", "CopyRun"]
 
@@ -30,6 +32,8 @@ class CopyRequest:
     state: Path | None = None
     buckets: list[str] | None = None
     max_attempts: int = 8
+    list_from_db: bool = False
+    reconcile: bool = True
 
 
 @dataclass
@@ -39,6 +43,7 @@ class CopyRun:
     plan: Plan
     request: CopyRequest
     reports: list[MappingReport] = field(default_factory=list)
+    reconciled: list[ReconcileReport] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.reports = [MappingReport(spec) for spec in mapping_specs(self.plan, self.request.buckets)]
@@ -67,8 +72,14 @@ class CopyRun:
 
     async def run(self) -> list[MappingReport]:
         async with open_context(
-            self.plan, state=self.request.state, only=self.request.buckets, preview=self.request.dry_run
+            self.plan,
+            state=self.request.state,
+            only=self.request.buckets,
+            preview=self.request.dry_run,
+            list_from_db=self.request.list_from_db,
         ) as ctx:
+            if self.request.reconcile:
+                self.reconciled = await reconcile_buckets(ctx.source, ctx.specs, self.options().retry)
             run_id = None if self.request.dry_run else ctx.manifest.start_run(self.request.mode)
             await transfer(ctx.source, ctx.dest, ctx.specs, ctx.manifest, self.options(), reports=self.reports)
             if run_id is not None:

@@ -19,6 +19,7 @@ class VerifyRequest:
     concurrency: int | None = None
     state: Path | None = None
     buckets: list[str] | None = None
+    list_from_db: bool = False
 
 
 @dataclass
@@ -37,7 +38,9 @@ class VerifyRun:
 
     async def run(self) -> list[VerifyReport]:
         concurrency = min(self.request.concurrency or self.plan.transfer.concurrency, 64)
-        async with open_context(self.plan, state=self.request.state, only=self.request.buckets) as ctx:
+        async with open_context(
+            self.plan, state=self.request.state, only=self.request.buckets, list_from_db=self.request.list_from_db
+        ) as ctx:
             for report in self.reports:
                 await verify_mapping(
                     ctx.source,

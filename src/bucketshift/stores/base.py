@@ -15,13 +15,14 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType, TracebackType
-from typing import ClassVar
+from typing import ClassVar, Protocol, runtime_checkable
 
 __all__ = [
     "PLACEHOLDER_NAME",
     "SHA256_METADATA",
     "Body",
     "BucketInfo",
+    "DatabaseListing",
     "ListPage",
     "ObjectInfo",
     "ObjectReader",
@@ -91,6 +92,19 @@ class ListPage:
     next_token: str | None = None
 
 
+@runtime_checkable
+class DatabaseListing(Protocol):
+    """Optional capability: a store that can list a bucket two independent ways, through its
+    API and from its own database rows, so the two can be reconciled."""
+
+    @property
+    def has_database(self) -> bool: ...
+
+    async def api_list_page(self, bucket: str, prefix: str = "", token: str | None = None) -> ListPage: ...
+
+    async def database_list_page(self, bucket: str, prefix: str = "", token: str | None = None) -> ListPage: ...
+
+
 class ObjectReader(ABC):
     """An open object: its description and its bytes as a stream of chunks, read once."""
 
@@ -143,6 +157,8 @@ class ObjectStore(ABC):
     kind: ClassVar[str]
     read_includes_metadata: ClassVar[bool] = True
     """False where `open` cannot return user metadata, so a copy must `head` each object too."""
+    listing_includes_metadata: bool = False
+    """True where `list_page` already carries each object's user metadata (no `head` needed)."""
 
     @abstractmethod
     async def list_buckets(self) -> list[BucketInfo]: ...

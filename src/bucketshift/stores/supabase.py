@@ -25,6 +25,7 @@ from bucketshift.errors import (
     AlreadyExists,
     BucketNotEmpty,
     BucketNotFound,
+    ConfigError,
     InvalidKey,
     NotFound,
     StoreError,
@@ -43,6 +44,7 @@ from bucketshift.stores.base import (
     aiter_body,
 )
 from bucketshift.stores.registry import register
+from bucketshift.stores.supabase_catalog import StorageCatalog
 
 __all__ = ["SupabaseStore", "auth_headers"]
 
@@ -188,8 +190,16 @@ class SupabaseStore(ObjectStore):
         timeout: float = 60.0,
         max_connections: int = 128,
         client: httpx.AsyncClient | None = None,
+        dsn: SecretStr | str | None = None,
+        list_from: str = "api",
     ) -> None:
         secret = key.get_secret_value() if isinstance(key, SecretStr) else key
+        self._dsn = dsn.get_secret_value() if isinstance(dsn, SecretStr) else dsn
+        if list_from == "db" and not self._dsn:
+            raise ConfigError("listing from the database needs [source] dsn, the project's Postgres connection string")
+        self._catalog: StorageCatalog | None = None
+        self.list_from = list_from
+        self.listing_includes_metadata = list_from == "db"
         self.url = url.rstrip("/")
         self.api = f"{self.url}/storage/v1"
         self._list_api = list_api
@@ -200,7 +210,26 @@ class SupabaseStore(ObjectStore):
         )
         self._auth = auth_headers(secret)
 
+    @property
+    def catalog(self) -> StorageCatalog | None:
+        """The project's `storage.objects`, when the plan gives its database (`dsn`)."""
+        if self._catalog is None and self._dsn:
+            self._catalog = StorageCatalog(self._dsn)
+        return self._catalog
+
+    @property
+    def has_database(self) -> bool:
+        return bool(self._dsn)
+
+    async def database_list_page(self, bucket: str, prefix: str = "", token: str | None = None) -> ListPage:
+        """`list_page` from `storage.objects` (needs `dsn`)."""
+        if self.catalog is None:
+            raise ConfigError("reading storage.objects needs [source] dsn, the project's Postgres connection string")
+        return await self.catalog.list_page(bucket, prefix, token)
+
     async def aclose(self) -> None:
+        if self._catalog is not None:
+            await self._catalog.aclose()
         if self._owns_client:
             await self._client.aclose()
 
@@ -229,6 +258,12 @@ class SupabaseStore(ObjectStore):
     async def list_page(self, bucket: str, prefix: str = "", token: str | None = None) -> ListPage:
         """One request of list-v2 (token: its cursor) or of the legacy endpoint (token: the folders
         still to walk, each with its offset), so any page can be retried on its own."""
+        if self.list_from == "db":
+            return await self.database_list_page(bucket, prefix, token)
+        return await self.api_list_page(bucket, prefix, token)
+
+    async def api_list_page(self, bucket: str, prefix: str = "", token: str | None = None) -> ListPage:
+        """`list_page` through the HTTP API, whatever `list_from` says (reconciling needs both)."""
         if token is None:
             # Both list endpoints answer an empty list for a bucket that does not exist; ask
             # first, so a typo in a bucket name is an error and not a silently empty copy.
@@ -427,7 +462,15 @@ class SupabaseStore(ObjectStore):
 
 
 @register("supabase")
-def _from_config(endpoint: SupabaseEndpoint, *, client: httpx.AsyncClient | None = None, **_: Any) -> SupabaseStore:
+def _from_config(
+    endpoint: SupabaseEndpoint, *, client: httpx.AsyncClient | None = None, list_from: str = "api", **_: Any
+) -> SupabaseStore:
     return SupabaseStore(
-        endpoint.url, endpoint.key, list_api=endpoint.list_api, timeout=endpoint.timeout, client=client
+        endpoint.url,
+        endpoint.key,
+        list_api=endpoint.list_api,
+        timeout=endpoint.timeout,
+        client=client,
+        dsn=endpoint.dsn,
+        list_from=list_from,
     )
