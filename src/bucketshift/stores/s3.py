@@ -517,7 +517,9 @@ class S3Store(ObjectStore):
                     **common,
                 )
         except BaseException as exc:
-            if exc is source.error or isinstance(exc, BucketshiftError):
+            if source.error is not None and not isinstance(exc, asyncio.CancelledError):
+                raise source.error from None
+            if isinstance(exc, BucketshiftError):
                 raise
             if isinstance(exc, OBSTORE_ERRORS):
                 raise await self._refine(from_obstore(exc, "write", bucket=bucket, key=key), bucket) from exc
@@ -565,7 +567,8 @@ class S3Store(ObjectStore):
         cache_control: str | None,
         metadata: Mapping[str, str],
     ) -> str | None:
-        """obstore aborts its upload on a failure, but not when cancelled: then abort it here."""
+        """obstore aborts its upload on a failure, but not when cancelled, and its abort can itself
+        fail (a server busy with the parts still in flight): either way, abort what is left here."""
         store = await self._store(bucket)
         try:
             result = await obstore.put_async(
@@ -577,7 +580,7 @@ class S3Store(ObjectStore):
                 chunk_size=self._part_size(size),
                 max_concurrency=self.part_concurrency,
             )
-        except asyncio.CancelledError:
+        except BaseException:
             await asyncio.shield(self._abort_uploads(bucket, key))
             raise
         return _strip_etag(result.get("e_tag"))
