@@ -1,4 +1,4 @@
-"""Supabase Storage through its HTTP API (httpx).
+"""Supabase Storage through its HTTP API (aiohttp, see `_supabase_http`).
 
 Follows `shared/reference/supabase-storage-api.md`: list-v2 as a flat scan with a fallback to
 the legacy one-level endpoint (recursing into folders, paging with limit/offset until a short
@@ -13,25 +13,22 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import quote
 
-import httpx
+import aiohttp
 from pydantic import SecretStr
 
 from bucketshift.config import SupabaseEndpoint
-from bucketshift.errors import (
-    AccessDenied,
-    AlreadyExists,
-    BucketNotEmpty,
-    BucketNotFound,
-    ConfigError,
-    InvalidKey,
-    NotFound,
-    StoreError,
-    Throttled,
-    TooLarge,
-    TransientError,
+from bucketshift.errors import BucketNotFound, ConfigError, NotFound, StoreError, TransientError
+from bucketshift.stores._supabase_http import (
+    NETWORK_ERRORS,
+    Reply,
+    error_body,
+    new_session,
+    raise_for,
+    transport_error,
+    url,
 )
 from bucketshift.stores.base import (
     Body,
@@ -51,6 +48,7 @@ __all__ = ["SupabaseStore", "auth_headers"]
 LEGACY_PAGE = 1000
 """Under the 1,500 cap of current servers, so a short page always means the folder ended."""
 V2_PAGE = 1000
+READ_CHUNK = 1 << 20
 
 
 def auth_headers(key: str) -> dict[str, str]:
@@ -105,74 +103,29 @@ def _info_from_metadata(key: str, metadata: Mapping[str, Any], updated_at: Any =
     )
 
 
-def _error_body(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def raise_for(response: httpx.Response, *, bucket: str | None = None, key: str | None = None) -> NoReturn:
-    """Translate a failed Storage API response into the shared error hierarchy."""
-    body = _error_body(response)
-    try:
-        status = int(body.get("statusCode", response.status_code))
-    except (TypeError, ValueError):
-        status = response.status_code
-    code = str(body.get("code") or body.get("error") or "")
-    message = str(body.get("message") or body.get("error") or response.reason_phrase or "request failed")
-    where = f"{bucket}/{key}" if bucket and key else (bucket or "storage")
-    text = f"Supabase Storage answered {status} {code or ''} for {where}: {message}".replace("  ", " ")
-    if status == 404:
-        if "bucket" in code.lower() or (key is None and bucket is not None) or "Bucket not found" in message:
-            raise BucketNotFound(text, bucket=bucket, key=key)
-        raise NotFound(text, bucket=bucket, key=key)
-    if status == 409:
-        if "notempty" in code.lower().replace("_", "") or "not empty" in message.lower():
-            raise BucketNotEmpty(text, bucket=bucket, key=key)
-        raise AlreadyExists(text, bucket=bucket, key=key)
-    if status in (401, 403):
-        raise AccessDenied(text, bucket=bucket, key=key)
-    if status == 413:
-        raise TooLarge(text, bucket=bucket, key=key)
-    if code == "InvalidKey" or "invalid key" in message.lower():
-        raise InvalidKey(text, bucket=bucket, key=key)
-    if status in (429, 503, 544):
-        raise Throttled(text, bucket=bucket, key=key)
-    if status >= 500:
-        raise TransientError(text, bucket=bucket, key=key)
-    raise StoreError(text, bucket=bucket, key=key)
-
-
-def _transport_error(exc: httpx.TransportError, bucket: str | None, key: str | None) -> TransientError:
-    where = f"{bucket}/{key}" if bucket and key else (bucket or "storage")
-    return TransientError(
-        f"network error talking to Supabase Storage for {where}: {type(exc).__name__}", bucket=bucket, key=key
-    )
-
-
 class _HttpReader(ObjectReader):
-    def __init__(self, info: ObjectInfo, response: httpx.Response, bucket: str) -> None:
+    def __init__(self, info: ObjectInfo, response: aiohttp.ClientResponse, bucket: str, expected: int | None) -> None:
         self.info = info
         self._response = response
         self._bucket = bucket
+        self._expected = expected
+        self.complete = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        expected = self._response.headers.get("content-length")
         received = 0
         try:
-            async for chunk in self._response.aiter_raw():
+            async for chunk in self._response.content.iter_chunked(READ_CHUNK):
                 received += len(chunk)
                 yield chunk
-        except httpx.TransportError as exc:
-            raise _transport_error(exc, self._bucket, self.info.key) from None
-        if expected is not None and received != int(expected):
+        except NETWORK_ERRORS as exc:
+            raise transport_error(exc, self._bucket, self.info.key) from None
+        if self._expected is not None and received != self._expected:
             raise TransientError(
-                f"truncated body for {self._bucket}/{self.info.key}: {received} of {expected} bytes",
+                f"truncated body for {self._bucket}/{self.info.key}: {received} of {self._expected} bytes",
                 bucket=self._bucket,
                 key=self.info.key,
             )
+        self.complete = True
 
 
 class SupabaseStore(ObjectStore):
@@ -189,7 +142,7 @@ class SupabaseStore(ObjectStore):
         list_api: str = "auto",
         timeout: float = 60.0,
         max_connections: int = 128,
-        client: httpx.AsyncClient | None = None,
+        session: aiohttp.ClientSession | None = None,
         dsn: SecretStr | str | None = None,
         list_from: str = "api",
     ) -> None:
@@ -203,11 +156,9 @@ class SupabaseStore(ObjectStore):
         self.url = url.rstrip("/")
         self.api = f"{self.url}/storage/v1"
         self._list_api = list_api
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=10.0),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-        )
+        self._owns_session = session is None
+        self._session = session
+        self._session_options = {"max_connections": max_connections, "timeout": timeout}
         self._auth = auth_headers(secret)
 
     @property
@@ -230,20 +181,34 @@ class SupabaseStore(ObjectStore):
     async def aclose(self) -> None:
         if self._catalog is not None:
             await self._catalog.aclose()
-        if self._owns_client:
-            await self._client.aclose()
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+
+    def _http(self) -> aiohttp.ClientSession:
+        """The session, made on first use (aiohttp wants a running loop for it)."""
+        if self._session is None:
+            self._session = new_session(**self._session_options)
+        return self._session
+
+    async def _send(
+        self, method: str, path: str, *, bucket: str | None = None, key: str | None = None, **kwargs: Any
+    ) -> Reply:
+        """One request; the reply whatever its status (the caller decides what a failure means)."""
+        headers = {**self._auth, **kwargs.pop("headers", {})}
+        try:
+            async with self._http().request(method, url(self.api + path), headers=headers, **kwargs) as response:
+                body = await response.read()
+                return Reply(response.status, response.headers, body)
+        except NETWORK_ERRORS as exc:
+            raise transport_error(exc, bucket, key) from None
 
     async def _request(
         self, method: str, path: str, *, bucket: str | None = None, key: str | None = None, **kwargs: Any
-    ) -> httpx.Response:
-        headers = {**self._auth, **kwargs.pop("headers", {})}
-        try:
-            response = await self._client.request(method, self.api + path, headers=headers, **kwargs)
-        except httpx.TransportError as exc:
-            raise _transport_error(exc, bucket, key) from None
-        if response.status_code >= 400:
-            raise_for(response, bucket=bucket, key=key)
-        return response
+    ) -> Reply:
+        reply = await self._send(method, path, bucket=bucket, key=key, **kwargs)
+        if reply.status >= 400:
+            raise_for(reply.status, reply.body, "", bucket=bucket, key=key)
+        return reply
 
     async def list_buckets(self) -> list[BucketInfo]:
         response = await self._request("GET", "/bucket")
@@ -290,26 +255,22 @@ class SupabaseStore(ObjectStore):
         body: dict[str, Any] = {"prefix": prefix, "limit": V2_PAGE}
         if cursor:
             body["cursor"] = cursor
-        path = f"/object/list-v2/{quote(bucket, safe='')}"
-        try:
-            response = await self._client.post(self.api + path, headers=self._auth, json=body)
-        except httpx.TransportError as exc:
-            raise _transport_error(exc, bucket, None) from None
-        if response.status_code < 400:
+        reply = await self._send("POST", f"/object/list-v2/{quote(bucket, safe='')}", bucket=bucket, json=body)
+        if reply.status < 400:
             try:
-                page = response.json()
+                page = reply.json()
             except ValueError:
                 raise TransientError(f"unreadable list-v2 page for bucket {bucket}", bucket=bucket) from None
             return page if isinstance(page, dict) else {}
-        if cursor is None and response.status_code in (400, 404):
-            err = _error_body(response)
+        if cursor is None and reply.status in (400, 404):
+            err = error_body(reply.body)
             real = str(err.get("statusCode", ""))
             text = f"{err.get('code', '')} {err.get('error', '')} {err.get('message', '')}".lower()
-            if response.status_code == 404 and not err:
+            if reply.status == 404 and not err:
                 return None
             if not real or "featurenotenabled" in text.replace(" ", "") or "not available" in text:
                 return None
-        raise_for(response, bucket=bucket)
+        raise_for(reply.status, reply.body, "", bucket=bucket, key=None)
 
     @staticmethod
     def _v2_result(page: dict[str, Any]) -> ListPage:
@@ -365,28 +326,36 @@ class SupabaseStore(ObjectStore):
 
     @asynccontextmanager
     async def open(self, bucket: str, key: str) -> AsyncIterator[ObjectReader]:
-        url = f"{self.api}/object/authenticated/{quote(bucket, safe='')}/{_path(key)}"
-        request = self._client.build_request("GET", url, headers={**self._auth, "Accept-Encoding": "identity"})
+        target = url(f"{self.api}/object/authenticated/{quote(bucket, safe='')}/{_path(key)}")
         try:
-            response = await self._client.send(request, stream=True)
-        except httpx.TransportError as exc:
-            raise _transport_error(exc, bucket, key) from None
+            response = await self._http().get(target, headers={**self._auth, "Accept-Encoding": "identity"})
+        except NETWORK_ERRORS as exc:
+            raise transport_error(exc, bucket, key) from None
+        reader: _HttpReader | None = None
         try:
-            if response.status_code >= 400:
-                await response.aread()
-                raise_for(response, bucket=bucket, key=key)
+            if response.status >= 400:
+                try:
+                    body = await response.read()
+                except NETWORK_ERRORS as exc:
+                    raise transport_error(exc, bucket, key) from None
+                raise_for(response.status, body, response.reason or "", bucket=bucket, key=key)
             headers = response.headers
+            length = headers.get("content-length")
             info = ObjectInfo(
                 key=key,
-                size=int(headers.get("content-length") or 0),
+                size=int(length or 0),
                 etag=_strip_etag(headers.get("etag")),
                 last_modified=_parse_time(headers.get("last-modified")),
                 content_type=headers.get("content-type"),
                 cache_control=headers.get("cache-control"),
             )
-            yield _HttpReader(info, response, bucket)
+            reader = _HttpReader(info, response, bucket, int(length) if length is not None else None)
+            yield reader
         finally:
-            await response.aclose()
+            if reader is not None and reader.complete:
+                response.release()
+            else:
+                response.close()
 
     async def put(
         self,
@@ -411,9 +380,7 @@ class SupabaseStore(ObjectStore):
         if size is not None:
             headers["Content-Length"] = str(size)
         path = f"/object/{quote(bucket, safe='')}/{_path(key)}"
-        await self._request(
-            "POST", path, bucket=bucket, key=key, headers=headers, content=counter.wrap(aiter_body(body))
-        )
+        await self._request("POST", path, bucket=bucket, key=key, headers=headers, data=counter.wrap(aiter_body(body)))
         return ObjectInfo(
             key=key,
             size=counter.size,
@@ -463,14 +430,14 @@ class SupabaseStore(ObjectStore):
 
 @register("supabase")
 def _from_config(
-    endpoint: SupabaseEndpoint, *, client: httpx.AsyncClient | None = None, list_from: str = "api", **_: Any
+    endpoint: SupabaseEndpoint, *, session: aiohttp.ClientSession | None = None, list_from: str = "api", **_: Any
 ) -> SupabaseStore:
     return SupabaseStore(
         endpoint.url,
         endpoint.key,
         list_api=endpoint.list_api,
         timeout=endpoint.timeout,
-        client=client,
+        session=session,
         dsn=endpoint.dsn,
         list_from=list_from,
     )
