@@ -145,8 +145,14 @@ class EmulatorServer:
 
 
 @contextlib.contextmanager
-def run_emulator(data_dir: Path | None = None, *, extra_args: list[str] | None = None) -> Iterator[EmulatorServer]:
-    """The emulator as a child process, as a user would run it."""
+def run_emulator(
+    data_dir: Path | None = None, *, extra_args: list[str] | None = None, catalog_dsn: str | None = None
+) -> Iterator[EmulatorServer]:
+    """The emulator as a child process, as a user would run it.
+
+    With `catalog_dsn` its rows live in that PostgreSQL database's `storage` schema
+    (`--catalog-dsn`), where bucketshift can read `storage.objects` directly.
+    """
     from bucketshift.sandbox.supabase import keys
 
     data = Path(data_dir or tempfile.mkdtemp(prefix="bucketshift-emulator-"))
@@ -165,6 +171,7 @@ def run_emulator(data_dir: Path | None = None, *, extra_args: list[str] | None =
                 str(port),
                 "--data",
                 str(data),
+                *(["--catalog-dsn", catalog_dsn] if catalog_dsn is not None else []),
                 *(extra_args or []),
             ],
             stdout=out,

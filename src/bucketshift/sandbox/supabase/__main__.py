@@ -13,6 +13,7 @@ import uvicorn
 
 from bucketshift.sandbox.supabase.app import create_app
 from bucketshift.sandbox.supabase.keys import DEFAULT_JWT_SECRET, DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
+from bucketshift.sandbox.supabase.pg_catalog import CatalogUnavailable
 from bucketshift.sandbox.supabase.settings import DEFAULT_FILE_SIZE_LIMIT, FAULT_KINDS, EmulatorSettings, SettingsError
 
 READY_LINE = "bucketshift-emulator listening on http://{host}:{port}"
@@ -25,6 +26,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default 0: any free port)")
     parser.add_argument("--data", type=Path, required=True, help="directory for catalog.sqlite3 and blobs/")
+    parser.add_argument(
+        "--catalog-dsn",
+        default=None,
+        metavar="DSN",
+        help="keep bucket and object rows in storage.buckets/storage.objects of this PostgreSQL database"
+        " (schema created if absent) instead of DIR/catalog.sqlite3",
+    )
     parser.add_argument("--jwt-secret", default=DEFAULT_JWT_SECRET, help="HS256 secret of JWTs and signed URLs")
     parser.add_argument("--secret-key", default=DEFAULT_SECRET_KEY, help="the sb_secret_ key that means service_role")
     parser.add_argument(
@@ -88,7 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         sys.stderr.write(f"bucketshift-emulator: {exc}\n")
         return 2
-    app = create_app(args.data, settings)
+    try:
+        app = create_app(args.data, settings, catalog_dsn=args.catalog_dsn)
+    except CatalogUnavailable as exc:
+        sys.stderr.write(f"bucketshift-emulator: {exc}\n")
+        return 2
     config = uvicorn.Config(
         app,
         host=args.host,

@@ -19,7 +19,7 @@ from starlette.routing import Mount, Route
 
 from bucketshift.sandbox.supabase.blobs import BlobStore
 from bucketshift.sandbox.supabase.bucket_routes import BucketRoutes
-from bucketshift.sandbox.supabase.catalog import SqliteCatalog
+from bucketshift.sandbox.supabase.catalog import Catalog, SqliteCatalog
 from bucketshift.sandbox.supabase.errors import StorageError, render_error
 from bucketshift.sandbox.supabase.faults import (
     RAW_SEND_KEY,
@@ -30,6 +30,7 @@ from bucketshift.sandbox.supabase.faults import (
     wait_disconnected,
 )
 from bucketshift.sandbox.supabase.object_routes import ObjectRoutes
+from bucketshift.sandbox.supabase.pg_catalog import PostgresCatalog
 from bucketshift.sandbox.supabase.settings import EmulatorSettings, SettingsError
 from bucketshift.sandbox.supabase.state import EmulatorState
 from bucketshift.sandbox.supabase.stats import route_label
@@ -190,11 +191,26 @@ class AdminRoutes:
         return JSONResponse(self.state.stats.snapshot())
 
 
-def create_app(data_dir: Path, settings: EmulatorSettings, *, clock: Callable[[], datetime] | None = None) -> Starlette:
-    """The emulator over ``data_dir`` (``catalog.sqlite3`` and ``blobs/``), created if missing."""
+def create_app(
+    data_dir: Path,
+    settings: EmulatorSettings,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    catalog_dsn: str | None = None,
+) -> Starlette:
+    """The emulator over ``data_dir`` (``catalog.sqlite3`` and ``blobs/``), created if missing.
+
+    With ``catalog_dsn`` the bucket and object rows go to ``storage.buckets`` and
+    ``storage.objects`` in that PostgreSQL database instead of SQLite (bytes stay in
+    ``data_dir``); CatalogUnavailable when it cannot be reached or prepared.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     now = clock or (lambda: datetime.now(UTC))
-    catalog = SqliteCatalog(data_dir / "catalog.sqlite3", clock=now)
+    catalog: Catalog
+    if catalog_dsn is not None:
+        catalog = PostgresCatalog(catalog_dsn, clock=now)
+    else:
+        catalog = SqliteCatalog(data_dir / "catalog.sqlite3", clock=now)
     state = EmulatorState(settings=settings, catalog=catalog, blobs=BlobStore(data_dir / "blobs"), clock=now)
 
     storage = Starlette(

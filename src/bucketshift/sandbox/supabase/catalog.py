@@ -1,11 +1,11 @@
 """Bucket and object rows, shaped like the real ``storage.buckets`` and ``storage.objects``.
 
 The server keeps these rows in the project's Postgres; the emulator keeps them in SQLite at
-``DIR/catalog.sqlite3``.  Everything above this module talks to the small async ``Catalog``
-interface, so a PostgreSQL-backed catalog (rows in a real ``storage.objects`` table) can
-replace ``SqliteCatalog`` without touching the routes.  Listing algorithms are built on one
-ordered range-scan primitive (``scan``), the same shape as the index scans of the server's
-PL/pgSQL list functions.
+``DIR/catalog.sqlite3`` by default, or with ``--catalog-dsn`` in real ``storage.buckets`` and
+``storage.objects`` tables (``pg_catalog.PostgresCatalog``).  Everything above this module
+talks to the small async ``Catalog`` interface, so either serves the routes unchanged.
+Listing algorithms are built on one ordered range-scan primitive (``scan``), the same shape
+as the index scans of the server's PL/pgSQL list functions.
 """
 
 # ruff: noqa: S608 - queries interpolate only constant column lists and whitelisted identifiers.
@@ -15,7 +15,7 @@ import json
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,6 +95,14 @@ class Catalog(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Release the connection."""
+
+    def snapshot(self) -> AbstractAsyncContextManager[None]:
+        """Reads inside the block see one state of the rows (a listing is many scans, one answer).
+
+        The default does nothing: a catalog whose methods never yield to the event loop (SQLite)
+        already gives every request a consistent view.
+        """
+        return nullcontext()
 
     @abstractmethod
     async def list_buckets(

@@ -333,16 +333,17 @@ class ObjectRoutes:
             return JSONResponse([])
         if prefix and not prefix.endswith("/"):
             prefix += "/"
-        items = await legacy_list(
-            self.state.catalog,
-            bucket_id,
-            prefix=prefix,
-            search=search,
-            limit=limit,
-            offset=offset,
-            sort_column=column,
-            sort_order=order,
-        )
+        async with self.state.catalog.snapshot():
+            items = await legacy_list(
+                self.state.catalog,
+                bucket_id,
+                prefix=prefix,
+                search=search,
+                limit=limit,
+                offset=offset,
+                sort_column=column,
+                sort_order=order,
+            )
         return JSONResponse(items)
 
     async def list_objects_v2(self, request: Request) -> JSONResponse:
@@ -368,16 +369,17 @@ class ObjectRoutes:
         must_be_valid_bucket_name(bucket_id)
         if not caller.bypasses_rls:
             return JSONResponse({"hasNext": False, "folders": [], "objects": []})
-        result = await list_v2(
-            self.state.catalog,
-            bucket_id,
-            prefix=prefix,
-            limit=limit,
-            cursor=cursor,
-            with_delimiter=with_delimiter,
-            sort_column=column,
-            sort_order=order,
-        )
+        async with self.state.catalog.snapshot():
+            result = await list_v2(
+                self.state.catalog,
+                bucket_id,
+                prefix=prefix,
+                limit=limit,
+                cursor=cursor,
+                with_delimiter=with_delimiter,
+                sort_column=column,
+                sort_order=order,
+            )
         return JSONResponse(result)
 
     # -- writing -------------------------------------------------------------------------
