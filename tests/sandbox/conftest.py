@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -10,9 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.sandbox.supabase_emulator_helpers import DEFAULT_SETTINGS, new_bucket, storage_client
+from tests.sandbox.supabase_emulator_helpers import DEFAULT_SETTINGS, new_bucket, scratch_database, storage_client
 
-from bucketshift.sandbox.servers import EmulatorServer, run_emulator
+from bucketshift.sandbox.servers import EmulatorServer, PostgresCluster, run_emulator
 
 
 def _scratch_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -23,11 +24,19 @@ def _scratch_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("supabase-emulator")
 
 
-@pytest.fixture(scope="session")
-def sandbox_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def sandbox_emulator(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EmulatorServer]:
+    """The emulator with each catalog: every test of it must pass on SQLite and on PostgreSQL rows."""
     data_dir = _scratch_root(tmp_path_factory)
     try:
-        with run_emulator(data_dir) as server:
+        with contextlib.ExitStack() as stack:
+            dsn = None
+            if request.param == "postgres":
+                cluster: PostgresCluster = request.getfixturevalue("postgres")
+                dsn = stack.enter_context(scratch_database(cluster.dsn))
+            server = stack.enter_context(run_emulator(data_dir, catalog_dsn=dsn))
             yield server
         assert server.proc.returncode == 0, "the emulator should exit 0 on SIGTERM"
     finally:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 import httpx
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from bucketshift.sandbox.servers import EmulatorServer
 from bucketshift.sandbox.supabase.settings import DEFAULT_FILE_SIZE_LIMIT, FAULT_KINDS
@@ -66,3 +71,26 @@ def bulk_upload(server: EmulatorServer, bucket: str, keys: list[str], *, content
 
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(run, [keys[0::2], keys[1::2]]))
+
+
+@contextlib.contextmanager
+def scratch_database(dsn: str) -> Iterator[str]:
+    """A new database for one emulator's catalog, dropped afterwards; yields its DSN.
+
+    Its default collation is ICU en-US, where ``B`` sorts after ``a``: an emulator query that
+    forgot ``COLLATE "C"`` would list out of byte order here.  A server where the role may not
+    create databases gets the given database itself (emulators with distinct buckets share one).
+    """
+    name = f"emulator_{uuid.uuid4().hex[:12]}"
+    create = sql.SQL("CREATE DATABASE {} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'")
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(create.format(sql.Identifier(name)))
+    except psycopg.errors.InsufficientPrivilege:
+        yield dsn
+        return
+    try:
+        yield make_conninfo(dsn, dbname=name)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
