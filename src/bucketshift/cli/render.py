@@ -235,16 +235,16 @@ def demo_intro(source_url: str, s3_url: str, plan: Path, counts: dict[str, int])
 
 def demo_landing(landings: list[Landing], *, manifest: str) -> None:
     out.print("\n[bold]3. where everything landed[/bold]")
-    table = Table("source", "destination (S3)", "access", "objects", "size", "try this URL")
+    table = Table("source", "destination (S3)", "access", "objects", "size")
     for landing in landings:
         table.add_row(
-            landing.source,
-            landing.destination,
-            landing.access,
-            str(landing.objects),
-            size(landing.total_bytes),
-            landing.sample_url or "",
+            landing.source, landing.destination, landing.access, str(landing.objects), size(landing.total_bytes)
         )
     out.print(table)
-    out.print(f"manifest (one row per object, for resume and verify): {manifest}")
+    for landing in landings:
+        if landing.sample_url:
+            kind = "signed URL, valid 1 hour" if landing.access == "private" else "public URL"
+            out.print(f"{landing.destination} ({kind}):", markup=False)
+            out.print(f"  {landing.sample_url}", markup=False, overflow="ignore", crop=False)
+    out.print(f"manifest (one row per object, for resume and verify): {manifest}", markup=False)
     out.print("The servers stop now; point a plan file at your own project to do it for real.")
