@@ -24,6 +24,7 @@ def test_demo_ends_with_a_passing_verify(tmp_path: Path) -> None:
     for bucket in ("demo-asset-images", "demo-images", "demo-videos"):
         assert bucket in out
     assert "X-Amz-Signature=" in out, "the private video bucket is offered through a signed URL"
+    assert "demo-images (public URL):" in out
     assert "Traceback" not in done.stderr
     manifest = tmp_path / "demo" / "bucketshift.manifest.sqlite3"
     assert manifest.exists()

@@ -90,8 +90,8 @@ async def _prepare(emulator: EmulatorServer, moto: MotoServer, seed: SeedPlan) -
         secret_access_key="moto-accepts-any-key",  # noqa: S106 - moto's stand-in key
     )
     async with open_store(s3) as dest:
-        for bucket in APP_BUCKETS:
-            await dest.create_bucket(f"demo-{bucket}")
+        for bucket, public in APP_BUCKETS.items():
+            await dest.create_bucket(f"demo-{bucket}", public=public)
     return seeded
 
 
