@@ -47,6 +47,7 @@ from bucketshift.stores._s3_obstore import (
     metadata_collides,
     obstore_can_hold,
 )
+from bucketshift.stores._s3_session import require_credentials, session_for
 from bucketshift.stores.base import (
     SHA256_METADATA,
     Body,
@@ -183,17 +184,7 @@ class S3Store(ObjectStore):
     # construction -------------------------------------------------------------------------
 
     def _new_session(self) -> boto3.session.Session:
-        endpoint = self.endpoint
-        try:
-            if endpoint.access_key_id is not None and endpoint.secret_access_key is not None:
-                return boto3.session.Session(
-                    aws_access_key_id=endpoint.access_key_id,
-                    aws_secret_access_key=endpoint.secret_access_key.get_secret_value(),
-                    region_name=self.region,
-                )
-            return boto3.session.Session(profile_name=endpoint.profile, region_name=self.region)
-        except Exception as exc:
-            raise from_botocore(exc, "connect to", bucket=None) from None
+        return session_for(self.endpoint)
 
     def _addressing(self) -> str:
         style = self.endpoint.addressing_style
@@ -247,15 +238,7 @@ class S3Store(ObjectStore):
         return self._credentials
 
     def _chain_provider(self) -> Boto3CredentialProvider:
-        try:
-            found = self._session.get_credentials()
-        except Exception as exc:
-            raise from_botocore(exc, "connect to", bucket=None) from None
-        if found is None:
-            raise ConfigError(
-                "no AWS credentials found for the S3 endpoint; set AWS_PROFILE (or profile in the plan file), "
-                "the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY environment variables, or run where a role applies"
-            )
+        require_credentials(self._session)
         return Boto3CredentialProvider(self._session, ttl=_CREDENTIAL_TTL)
 
     async def _store(self, bucket: str) -> ObstoreS3:
