@@ -70,6 +70,29 @@ def _base_url(value: str | None, info: ValidationInfo) -> str | None:
     return value.strip().rstrip("/")
 
 
+def _cors_origin(value: str) -> str:
+    """`*`, or scheme://host[:port] as a browser sends it in `Origin` (one `*` allowed in the host)."""
+    item = value.strip()
+    if item == "*":
+        return item
+    parts = urlsplit(item)
+    host = parts.netloc.split(":", 1)[0]
+    if (
+        parts.scheme not in ("http", "https")
+        or not host
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+        or host.count("*") > 1
+    ):
+        raise ValueError(
+            f"'{value}' is not an origin; write scheme://host[:port] without a path, "
+            "such as https://app.example.com, or '*'"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 class SupabaseEndpoint(_Model):
     """A Supabase project reached through its Storage HTTP API."""
 
@@ -138,6 +161,15 @@ class BucketMapping(_Model):
     destination: str = ""
     access: Access
     prefix: str = ""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Web origins allowed to read the bucket from a browser (GET, HEAD); `*` for any."""
+    browser_uploads: bool = False
+    """Also allow PUT and POST from those origins (browser uploads through pre-signed URLs)."""
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _cors_origins(cls, value: list[str]) -> list[str]:
+        return [_cors_origin(item) for item in value]
 
     @model_validator(mode="after")
     def _default_destination(self) -> BucketMapping:
@@ -197,6 +229,11 @@ class Plan(_Model):
                     ("buckets", index, "destination"),
                     f"'{mapping.destination}' is not a valid S3 bucket name "
                     "(3-63 lower-case letters, digits, dots and hyphens); set destination to one",
+                )
+            if mapping.browser_uploads and not mapping.cors_origins:
+                raise _FieldProblem(
+                    ("buckets", index, "browser_uploads"),
+                    "browser uploads need the web app's origins; list them in cors_origins or remove browser_uploads",
                 )
             if isinstance(self.source, SupabaseEndpoint) and not _SUPABASE_BUCKET.match(mapping.source):
                 raise _FieldProblem(("buckets", index, "source"), f"'{mapping.source}' is not a Supabase bucket name")
