@@ -13,7 +13,7 @@ RANK = {
     "stores": 2,
     "urls": 2,
     "database": 2,
-    "provision": 2,
+    "provision": 3,  # above stores (it reads and writes buckets through them), beside engine
     "engine": 3,
     "sandbox": 3,
     "operations": 4,

@@ -1,0 +1,79 @@
+"""Apply bucket changes: one S3 write per pending change, none for what is in place."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from bucketshift.errors import AlreadyExists, ConfigError
+from bucketshift.provision.desired import location_constraint
+from bucketshift.provision.diff import Change, suggest_name
+from bucketshift.provision.live import call
+
+__all__ = ["apply_bucket_changes"]
+
+
+def _create_bucket(s3: Any, bucket: str, region: str, where: str, field: str) -> None:
+    args: dict[str, Any] = {"Bucket": bucket}
+    constraint = location_constraint(region)
+    if constraint is not None:
+        args["CreateBucketConfiguration"] = constraint
+    try:
+        call(s3, "create_bucket", "create", bucket=bucket, **args)
+    except AlreadyExists as exc:
+        if "BucketAlreadyOwnedByYou" in exc.message:
+            return
+        raise ConfigError(
+            f"{where}: {field}: bucket {bucket} belongs to another AWS account (bucket names are global); "
+            f"choose another name, for example {suggest_name(bucket)}"
+        ) from None
+
+
+def _put(s3: Any, change: Change) -> None:
+    bucket, new = change.target, change.new
+    if change.resource == "ownership":
+        call(s3, "put_bucket_ownership_controls", "set ownership of", bucket=bucket, Bucket=bucket,
+             OwnershipControls={"Rules": [{"ObjectOwnership": new}]})  # fmt: skip
+    elif change.resource == "encryption":
+        rule = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": new}}
+        call(s3, "put_bucket_encryption", "set default encryption of", bucket=bucket, Bucket=bucket,
+             ServerSideEncryptionConfiguration={"Rules": [rule]})  # fmt: skip
+    elif change.resource == "public-access-block":
+        call(s3, "put_public_access_block", "set Block Public Access of", bucket=bucket, Bucket=bucket,
+             PublicAccessBlockConfiguration=new)  # fmt: skip
+    elif change.resource == "policy" and new is None:
+        call(s3, "delete_bucket_policy", "remove the policy of", bucket=bucket, Bucket=bucket)
+    elif change.resource == "policy":
+        call(s3, "put_bucket_policy", "set the policy of", bucket=bucket, Bucket=bucket, Policy=json.dumps(new))
+    elif change.resource == "cors" and new is None:
+        call(s3, "delete_bucket_cors", "remove CORS of", bucket=bucket, Bucket=bucket)
+    elif change.resource == "cors":
+        call(s3, "put_bucket_cors", "set CORS of", bucket=bucket, Bucket=bucket, CORSConfiguration={"CORSRules": new})
+    else:
+        raise ValueError(f"no way to apply {change.resource}")
+
+
+def apply_bucket_changes(
+    s3: Any,
+    changes: list[Change],
+    *,
+    region: str,
+    where: str = "plan file",
+    fields: dict[str, str] | None = None,
+    on_applied: Callable[[Change], None] | None = None,
+) -> list[Change]:
+    """Write each pending change in order; returns those written.  In place means no request."""
+    done = []
+    for change in changes:
+        if not change.pending:
+            continue
+        if change.resource == "bucket":
+            field = (fields or {}).get(change.target, "buckets[].destination")
+            _create_bucket(s3, change.target, region, where, field)
+        else:
+            _put(s3, change)
+        done.append(change)
+        if on_applied is not None:
+            on_applied(change)
+    return done
