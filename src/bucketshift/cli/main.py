@@ -14,6 +14,7 @@ import typer
 from bucketshift import __version__
 from bucketshift.cli import render
 from bucketshift.cli.progress import Row, live
+from bucketshift.cli.provision_commands import register, run_posture
 from bucketshift.config import Plan, load_plan
 from bucketshift.engine.pacing import parse_rate
 from bucketshift.errors import EXIT_FAILURES, BucketshiftError, UsageError
@@ -31,6 +32,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+register(app)
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="The plan file.", envvar="BUCKETSHIFT_CONFIG", show_default=True)
@@ -213,8 +215,11 @@ def verify(
     bucket: BucketsOption = None,
     list_from_db: ListFromDbOption = False,
     json_output: JsonOption = False,
+    posture: Annotated[bool, typer.Option("--posture", help="Instead: check each bucket's exposure.")] = False,
 ) -> None:
     """Check every source object is at the destination with the same size and sha256; exit 1 if not."""
+    if posture:
+        return run_posture(config, json_output)
     request = VerifyRequest(deep=deep, keep_placeholders=keep_placeholders, concurrency=concurrency, state=state,
                             buckets=bucket, list_from_db=list_from_db)  # fmt: skip
     work = VerifyRun(load_plan(config), request)
@@ -245,9 +250,12 @@ def demo(
     with demo_environment(workdir) as env:
         counts = {b: len(env.seeded.keys(b)) for b in ("asset-images", "images", "videos")}
         render.demo_intro(env.emulator.url, env.moto.endpoint_url, env.plan_path, counts)
-        render.out.print("\n[bold]1. copy[/bold]: every object, streamed, with its metadata and sha256")
+        render.out.print("\n[bold]1. provision[/bold]: each destination bucket with the exposure its mapping asks for")
+        render.provision_plan(env.provisioned.plan)
+        render.provision_result(env.provisioned)
+        render.out.print("\n[bold]2. copy[/bold]: every object, streamed, with its metadata and sha256")
         _run_transfer(env.plan, CopyRequest(), json_output=False)
-        render.out.print("\n[bold]2. verify[/bold]: every source object at the destination, same size and sha256")
+        render.out.print("\n[bold]3. verify[/bold]: every source object at the destination, same size and sha256")
         work = VerifyRun(env.plan, VerifyRequest())
         _run_verify(work, json_output=False)
         landed = asyncio.run(demo_landing(env))

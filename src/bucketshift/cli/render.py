@@ -19,6 +19,8 @@ from bucketshift.operations.check import CheckResult
 from bucketshift.operations.copy import CopyRun
 from bucketshift.operations.demo import Landing
 from bucketshift.operations.listing import ListResult
+from bucketshift.operations.provision import PostureReport, ProvisionPlan, ProvisionResult
+from bucketshift.provision.diff import Change
 
 
 def _console(stderr: bool) -> Console:
@@ -234,7 +236,7 @@ def demo_intro(source_url: str, s3_url: str, plan: Path, counts: dict[str, int])
 
 
 def demo_landing(landings: list[Landing], *, manifest: str) -> None:
-    out.print("\n[bold]3. where everything landed[/bold]")
+    out.print("\n[bold]4. where everything landed[/bold]")
     table = Table("source", "destination (S3)", "access", "objects", "size")
     for landing in landings:
         table.add_row(
@@ -248,3 +250,146 @@ def demo_landing(landings: list[Landing], *, manifest: str) -> None:
             out.print(f"  {landing.sample_url}", markup=False, overflow="ignore", crop=False)
     out.print(f"manifest (one row per object, for resume and verify): {manifest}", markup=False)
     out.print("The servers stop now; point a plan file at your own project to do it for real.")
+
+
+# provisioning ---------------------------------------------------------------------------------
+
+_MARK = {"create": "[green]+[/green]", "change": "[yellow]~[/yellow]", "remove": "[red]-[/red]", "in place": "="}
+
+
+def _compact(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _change_detail(change: Change) -> list[str]:
+    """Old and new of one change: field by field for flat settings, whole documents otherwise."""
+    old, new = change.old, change.new
+    if change.kind == "in place":
+        documents = change.resource in ("policy", "cors", "iam-policy", "access-key")
+        return ["as planned"] if documents and new is not None else [_compact(new)]
+    flat = isinstance(old, dict) and isinstance(new, dict)
+    if flat and all(isinstance(v, bool) for v in (*old.values(), *new.values())):
+        keys = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+        return [", ".join(f"{k}: {_compact(old.get(k))} -> {_compact(new.get(k))}" for k in keys)]
+    if change.kind == "create":
+        return [_compact(new)]
+    return [f"old: {_compact(old)}", f"new: {_compact(new)}"]
+
+
+def _change_lines(changes: list[Change]) -> None:
+    target = None
+    for change in changes:
+        if change.target != target:
+            target = change.target
+            out.print(f"[bold]{target}[/bold]", highlight=False)
+        detail = _change_detail(change)
+        first = detail[0] if len(detail) == 1 else ""
+        out.print(f"  {_MARK[change.kind]} {change.resource:<20} {change.kind:<9} ", end="")
+        out.print(first, markup=False, overflow="ignore", crop=False)
+        if len(detail) > 1:
+            for line in detail:
+                out.print(f"      {line}", markup=False, overflow="ignore", crop=False)
+
+
+def provision_plan(planned: ProvisionPlan) -> None:
+    """The difference per resource, exposure findings of existing buckets, and the app's policy."""
+    for warning in planned.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}")
+    pending = len(planned.pending)
+    buckets = len({c.target for c in planned.changes if not c.target.startswith("iam user ")})
+    out.print(
+        f"plan: {buckets} buckets in {planned.region} at {planned.endpoint}: "
+        f"{pending} to change, {len(planned.changes) - pending} in place",
+        markup=False,
+    )
+    _change_lines(planned.changes)
+    for bucket in planned.postures:
+        if bucket.findings and not any(
+            c.target == bucket.bucket and c.resource == "bucket" and c.pending for c in planned.changes
+        ):
+            for finding in bucket.findings:
+                out.print(f"[red]exposure[/red] {bucket.bucket} ({bucket.access}): ", end="")
+                out.print(finding, markup=False)
+    if planned.iam_user is None:
+        out.print("IAM policy for the application (attach it to its ECS task role or other role, or pass --iam-user):")
+        out.print(json.dumps(planned.app_policy, indent=2), markup=False)
+    if not pending:
+        out.print("[green]no change[/green]: the destination matches the plan file")
+
+
+def provision_result(result: ProvisionResult, *, secret: str | None = None) -> None:
+    if not result.applied:
+        return
+    out.print(f"[green]applied[/green] {len(result.applied)} changes")
+    key = result.created_key
+    if key is not None:
+        out.print(
+            f"access key {key.access_key_id} of IAM user {key.user} written to {key.key_file} (mode 0600)", markup=False
+        )
+        if secret is not None:
+            out.print(f"AWS_SECRET_ACCESS_KEY={secret}", markup=False)
+
+
+def _change_json(change: Change) -> dict[str, Any]:
+    return {
+        "target": change.target,
+        "resource": change.resource,
+        "kind": change.kind,
+        "old": change.old,
+        "new": change.new,
+    }
+
+
+def provision_plan_json(planned: ProvisionPlan) -> dict[str, Any]:
+    return {
+        "region": planned.region,
+        "endpoint": planned.endpoint,
+        "pending": len(planned.pending),
+        "changes": [_change_json(c) for c in planned.changes],
+        "warnings": list(planned.warnings),
+        "posture": [{"bucket": b.bucket, "access": b.access, "findings": b.findings} for b in planned.postures],
+        "app_policy": planned.app_policy,
+        "iam_user": planned.iam_user,
+        "key_file": str(planned.key_file) if planned.key_file else None,
+    }
+
+
+def provision_result_json(result: ProvisionResult, *, dry_run: bool, secret: str | None = None) -> dict[str, Any]:
+    key = result.created_key
+    out_json: dict[str, Any] = {
+        "dry_run": dry_run,
+        "plan": provision_plan_json(result.plan),
+        "applied": [_change_json(c) for c in result.applied],
+        "access_key_id": key.access_key_id if key else None,
+        "key_file": str(key.key_file) if key else None,
+    }
+    if secret is not None:
+        out_json["secret_access_key"] = secret
+    return out_json
+
+
+def posture_report(report: PostureReport) -> None:
+    table = Table("bucket", "access", "posture")
+    for bucket in report.buckets:
+        table.add_row(
+            bucket.bucket,
+            bucket.access,
+            "[green]as planned[/green]" if bucket.ok else f"[red]{len(bucket.findings)} findings[/red]",
+        )
+    out.print(table)
+    for bucket in report.buckets:
+        for finding in bucket.findings:
+            out.print(f"[red]exposure[/red] {bucket.bucket} ({bucket.access}): ", end="")
+            out.print(finding, markup=False)
+    out.print("[green]posture as planned[/green]" if report.ok else "[red]posture differs from the plan[/red]")
+
+
+def posture_json(report: PostureReport) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "buckets": [
+            {"bucket": b.bucket, "access": b.access, "ok": b.ok, "findings": b.findings} for b in report.buckets
+        ],
+    }
