@@ -1,8 +1,8 @@
 """`demo`: a whole migration on this machine, against local servers, before production.
 
 Starts our Supabase Storage emulator and moto (S3) on free loopback ports, seeds an app shaped
-like our first users' (public `asset-images` and `images`, private `videos`), creates the
-destination buckets and writes a plan file naming all of it.  The caller then runs the same
+like our first users' (public `asset-images` and `images`, private `videos`), writes a plan file
+naming all of it, and provisions the destination buckets from that plan.  The caller then runs the same
 operations a user runs against production.
 """
 
@@ -16,9 +16,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bucketshift.config import Plan, S3Endpoint, SupabaseEndpoint, load_plan
+from bucketshift.config import Plan, SupabaseEndpoint, load_plan
 from bucketshift.errors import UsageError
-from bucketshift.sandbox.seed import APP_BUCKETS, Seeded, SeedPlan, seed_app
+from bucketshift.operations.provision import ProvisionResult, provision
+from bucketshift.sandbox.seed import Seeded, SeedPlan, seed_app
 from bucketshift.sandbox.servers import EmulatorServer, MotoServer, run_emulator, run_moto
 from bucketshift.stores.registry import open_store
 
@@ -52,16 +53,20 @@ secret_access_key = "moto-accepts-any-key"  # and use the default credential cha
 source = "asset-images"
 destination = "demo-asset-images"
 access = "public-read"
+cors_origins = ["http://localhost:3000"]    # the web app that shows the images
 
 [[buckets]]
 source = "images"
 destination = "demo-images"
 access = "public-read"
+cors_origins = ["http://localhost:3000"]
 
 [[buckets]]
 source = "videos"
 destination = "demo-videos"
 access = "private"
+cors_origins = ["http://localhost:3000"]
+browser_uploads = true                      # the app uploads videos through pre-signed URLs
 
 [transfer]
 concurrency = 32
@@ -76,28 +81,18 @@ class DemoEnvironment:
     emulator: EmulatorServer
     moto: MotoServer
     seeded: Seeded
+    provisioned: ProvisionResult
 
 
-async def _prepare(emulator: EmulatorServer, moto: MotoServer, seed: SeedPlan) -> Seeded:
+async def _seed(emulator: EmulatorServer, seed: SeedPlan) -> Seeded:
     source = SupabaseEndpoint(type="supabase", url=emulator.url, key=emulator.service_role_key)
     async with open_store(source) as store:
-        seeded = await seed_app(store, seed)
-    s3 = S3Endpoint(
-        type="s3",
-        region="us-east-1",
-        endpoint_url=moto.endpoint_url,
-        access_key_id="demo",
-        secret_access_key="moto-accepts-any-key",  # noqa: S106 - moto's stand-in key
-    )
-    async with open_store(s3) as dest:
-        for bucket, public in APP_BUCKETS.items():
-            await dest.create_bucket(f"demo-{bucket}", public=public)
-    return seeded
+        return await seed_app(store, seed)
 
 
 @contextmanager
 def demo_environment(workdir: Path | None = None, seed: SeedPlan = DEMO_SEED) -> Iterator[DemoEnvironment]:
-    """Servers up, data seeded, destination buckets made, plan written; all stopped on exit."""
+    """Servers up, data seeded, plan written, destination provisioned from it; all stopped on exit."""
     if importlib.util.find_spec("moto") is None:
         raise UsageError("bucketshift demo needs moto to stand in for S3: pip install 'bucketshift[demo]'")
     base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="bucketshift-demo-"))
@@ -105,11 +100,12 @@ def demo_environment(workdir: Path | None = None, seed: SeedPlan = DEMO_SEED) ->
     with ExitStack() as stack:
         emulator = stack.enter_context(run_emulator(base / "supabase"))
         moto = stack.enter_context(run_moto(base))
-        seeded = asyncio.run(_prepare(emulator, moto, seed))
+        seeded = asyncio.run(_seed(emulator, seed))
         plan_path = base / "bucketshift.toml"
         plan_path.write_text(PLAN.format(url=emulator.url, endpoint=moto.endpoint_url), encoding="utf-8")
         plan = load_plan(plan_path, env={"DEMO_SUPABASE_SERVICE_ROLE_KEY": emulator.service_role_key})
-        yield DemoEnvironment(base, plan_path, plan, emulator, moto, seeded)
+        provisioned = provision(plan)
+        yield DemoEnvironment(base, plan_path, plan, emulator, moto, seeded, provisioned)
 
 
 @dataclass(frozen=True)
