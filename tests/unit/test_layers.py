@@ -15,7 +15,6 @@ RANK = {
     "database": 2,
     "provision": 3,  # above stores (it reads and writes buckets through them), beside engine
     "engine": 3,
-    "provision": 3,
     "sandbox": 3,
     "operations": 4,
     "cli": 5,
