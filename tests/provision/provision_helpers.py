@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,3 +139,17 @@ def counting_clients(moto: MotoServer, region: str = "us-east-1") -> tuple[Clien
     for client in (s3, iam):
         client.meta.events.register("before-call.*.*", log.record)
     return Clients(s3=s3, iam=iam), log
+
+
+def make_drift(moto: MotoServer, names: Names) -> None:
+    """The three hand-made drifts of the issue, as someone with console access would make them."""
+    s3 = raw_s3(moto)
+    s3.put_bucket_cors(Bucket=names.images, CORSConfiguration={"CORSRules": [
+        {"AllowedOrigins": ["*"], "AllowedMethods": ["GET", "HEAD", "PUT", "POST", "DELETE"], "AllowedHeaders": ["*"]}
+    ]})  # fmt: skip
+    exposed = {"Version": "2012-10-17", "Statement": [{"Sid": "Oops", "Effect": "Allow", "Principal": "*",
+               "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{names.videos}/*"}]}  # fmt: skip
+    s3.put_bucket_policy(Bucket=names.videos, Policy=json.dumps(exposed))
+    s3.put_public_access_block(Bucket=names.videos, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": False, "IgnorePublicAcls": False, "BlockPublicPolicy": False, "RestrictPublicBuckets": False
+    })  # fmt: skip

@@ -13,8 +13,8 @@ import pytest
 from tests.provision.provision_helpers import (
     ORIGIN,
     OTHER_ACCOUNT,
-    Names,
     counting_clients,
+    make_drift,
     make_plan,
     raw_iam,
     raw_s3,
@@ -111,20 +111,6 @@ def test_us_east_1_quirk_and_another_region(moto: MotoServer, tmp_path: Path) ->
         location = raw_s3(moto, region).get_bucket_location(Bucket=names.videos)["LocationConstraint"]
         assert location == (None if region == "us-east-1" else region)
         assert plan(config, clients=clients).pending == []
-
-
-def make_drift(moto: MotoServer, names: Names) -> None:
-    """The three hand-made drifts of the issue, as someone with console access would make them."""
-    s3 = raw_s3(moto)
-    s3.put_bucket_cors(Bucket=names.images, CORSConfiguration={"CORSRules": [
-        {"AllowedOrigins": ["*"], "AllowedMethods": ["GET", "HEAD", "PUT", "POST", "DELETE"], "AllowedHeaders": ["*"]}
-    ]})  # fmt: skip
-    exposed = {"Version": "2012-10-17", "Statement": [{"Sid": "Oops", "Effect": "Allow", "Principal": "*",
-               "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{names.videos}/*"}]}  # fmt: skip
-    s3.put_bucket_policy(Bucket=names.videos, Policy=json.dumps(exposed))
-    s3.put_public_access_block(Bucket=names.videos, PublicAccessBlockConfiguration={
-        "BlockPublicAcls": False, "IgnorePublicAcls": False, "BlockPublicPolicy": False, "RestrictPublicBuckets": False
-    })  # fmt: skip
 
 
 def test_drift_is_shown_flagged_and_repaired(moto: MotoServer, tmp_path: Path) -> None:
