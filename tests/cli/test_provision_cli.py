@@ -133,9 +133,12 @@ def test_iam_user_key_file_is_0600_and_the_secret_is_printed_only_when_asked(mot
     assert shown.returncode == 0, shown.stderr
     other_secret = (tmp_path / f"{other}.aws-key.env").read_text().split("AWS_SECRET_ACCESS_KEY=", 1)[1].strip()
     assert f"AWS_SECRET_ACCESS_KEY={other_secret}" in shown.stdout
-    again = bucketshift("provision", "--config", str(plan), "--yes", "--iam-user", user)
+    again = bucketshift("provision", "--config", str(plan), "--yes", "--iam-user", user, "--json")
     assert again.returncode == 0, again.stderr
-    assert "no change" in again.stdout
+    unchanged = json.loads(again.stdout)
+    assert unchanged["applied"] == []
+    assert unchanged["plan"]["pending"] == 0
+    assert unchanged["access_key_id"] is None
 
 
 def test_no_credentials_is_one_line_exit_2_and_nothing_created(moto: MotoServer, tmp_path: Path) -> None:
@@ -165,6 +168,9 @@ def test_wrong_region_is_one_line_exit_2_and_nothing_created(moto: MotoServer, t
     assert f"destination.region: bucket {names.videos} already exists in us-east-1, not eu-west-1" in line
     line = one_line_exit_2(bucketshift("provision", "--config", str(plan), "--yes"))
     assert "set region to us-east-1" in line
+    posture = bucketshift("verify", "--posture", "--config", str(plan))
+    assert posture.returncode == 1, posture.stderr
+    assert f"{names.videos} (private): the bucket is in us-east-1, not in the plan's region eu-west-1" in posture.stdout
     assert not {names.assets, names.images} & buckets_of(moto)
 
 

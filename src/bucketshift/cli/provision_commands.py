@@ -15,7 +15,7 @@ import typer
 from bucketshift.cli import render
 from bucketshift.config import load_plan
 from bucketshift.errors import EXIT_FAILURES, UsageError
-from bucketshift.operations.provision import plan, posture, provision
+from bucketshift.operations.provision import ProvisionResult, plan, posture, provision
 from bucketshift.provision.iam import read_key_file
 
 __all__ = ["register", "run_posture"]
@@ -78,9 +78,13 @@ def provision_command(
     if not json_output:
         render.provision_plan(planned)
     pending = len(planned.pending)
-    if dry_run or not pending:
+    if dry_run:
         if json_output:
             render.emit_json(render.provision_plan_json(planned))
+        return
+    if not pending:
+        if json_output:
+            render.emit_json(render.provision_result_json(ProvisionResult(planned, []), dry_run=False))
         return
     if not yes and not _confirm(pending):
         render.err.print("cancelled: nothing was changed")

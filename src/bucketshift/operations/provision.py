@@ -91,7 +91,7 @@ def _clients(config: Plan, given: Clients | None, *, iam: bool) -> Iterator[Clie
 
 
 def _read(desired: DesiredState, clients: Clients) -> dict[str, LiveBucket]:
-    return read_buckets(clients.s3, [b.name for b in desired.buckets])
+    return read_buckets(clients.s3, [b.name for b in desired.buckets], region=desired.region)
 
 
 def plan(

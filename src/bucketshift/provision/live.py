@@ -111,19 +111,23 @@ def _settings(s3: Any, bucket: str) -> dict[str, Any]:
     }
 
 
-def _one(s3: Any, bucket: str, ours: set[str] | None) -> LiveBucket:
-    exists, readable, region = _head(s3, bucket)
+def _one(s3: Any, bucket: str, ours: set[str] | None, region: str) -> LiveBucket:
+    exists, readable, found_in = _head(s3, bucket)
     if not exists:
         return LiveBucket(bucket, exists=False, owned=False)
     owned = readable and (ours is None or bucket in ours)
-    if not owned:
-        return LiveBucket(bucket, exists=True, owned=False, region=region)
-    return LiveBucket(bucket, exists=True, owned=True, region=region, **_settings(s3, bucket))
+    if not owned or (found_in is not None and found_in != region):
+        return LiveBucket(bucket, exists=True, owned=owned, region=found_in)
+    return LiveBucket(bucket, exists=True, owned=True, region=found_in, **_settings(s3, bucket))
 
 
-def read_buckets(s3: Any, names: list[str], *, threads: int = 8) -> dict[str, LiveBucket]:
-    """Every named bucket's live state, read concurrently (boto3 clients are thread-safe)."""
+def read_buckets(s3: Any, names: list[str], *, region: str, threads: int = 8) -> dict[str, LiveBucket]:
+    """Every named bucket's live state, read concurrently (boto3 clients are thread-safe).
+
+    The settings of a bucket in another region than `region` are not read: the client's
+    requests would be redirected, and the plan stops on the region anyway.
+    """
     ours = _our_buckets(s3)
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(names)))) as pool:
-        found = list(pool.map(lambda name: _one(s3, name, ours), names))
+        found = list(pool.map(lambda name: _one(s3, name, ours, region), names))
     return {live.name: live for live in found}

@@ -69,7 +69,8 @@ def bucket_posture(desired: BucketDesired, live: LiveBucket) -> BucketPosture:
         state = "does not exist" if not live.exists else "is not ours"
         return BucketPosture(desired.name, desired.access, [f"the bucket {state}; run bucketshift provision"])
     if live.region is not None and live.region != desired.region:
-        findings.append(f"the bucket is in {live.region}, not in the plan's region {desired.region}")
+        where = f"the bucket is in {live.region}, not in the plan's region {desired.region}"
+        return BucketPosture(desired.name, desired.access, [where])
     block = live.public_access_block
     granted = public_statements(live.policy)
     if desired.access == "private":
