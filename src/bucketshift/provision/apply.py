@@ -6,10 +6,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from bucketshift.errors import AlreadyExists, ConfigError
+from botocore.exceptions import ClientError
+
 from bucketshift.provision.desired import location_constraint
-from bucketshift.provision.diff import Change, suggest_name
+from bucketshift.provision.diff import Change, name_taken
 from bucketshift.provision.live import call
+from bucketshift.stores._s3_errors import from_botocore
 
 __all__ = ["apply_bucket_changes"]
 
@@ -20,14 +22,16 @@ def _create_bucket(s3: Any, bucket: str, region: str, where: str, field: str) ->
     if constraint is not None:
         args["CreateBucketConfiguration"] = constraint
     try:
-        call(s3, "create_bucket", "create", bucket=bucket, **args)
-    except AlreadyExists as exc:
-        if "BucketAlreadyOwnedByYou" in exc.message:
+        s3.create_bucket(**args)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code == "BucketAlreadyOwnedByYou":
             return
-        raise ConfigError(
-            f"{where}: {field}: bucket {bucket} belongs to another AWS account (bucket names are global); "
-            f"choose another name, for example {suggest_name(bucket)}"
-        ) from None
+        if code == "BucketAlreadyExists":
+            raise name_taken(where, field, bucket) from None
+        raise from_botocore(exc, "create", bucket=bucket) from None
+    except Exception as exc:
+        raise from_botocore(exc, "create", bucket=bucket) from None
 
 
 def _put(s3: Any, change: Change) -> None:

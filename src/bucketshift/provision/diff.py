@@ -18,7 +18,7 @@ from bucketshift.provision.desired import OWNERSHIP, SSE_S3, BucketDesired
 from bucketshift.provision.live import LiveBucket
 from bucketshift.provision.policies import bucket_policy, canonical_policy
 
-__all__ = ["STRONGER_ENCRYPTION", "Change", "Kind", "bucket_changes", "canonical_cors", "suggest_name"]
+__all__ = ["STRONGER_ENCRYPTION", "Change", "Kind", "bucket_changes", "canonical_cors", "name_taken", "suggest_name"]
 
 Kind = Literal["create", "change", "remove", "in place"]
 STRONGER_ENCRYPTION = frozenset({SSE_S3, "aws:kms", "aws:kms:dsse"})
@@ -71,12 +71,17 @@ def suggest_name(name: str) -> str:
     return f"{name[:56].rstrip('.-')}-{secrets.token_hex(3)}"
 
 
+def name_taken(where: str, field: str, bucket: str) -> ConfigError:
+    """The one sentence for a bucket name another account holds."""
+    return ConfigError(
+        f"{where}: {field}: bucket {bucket} belongs to another AWS account (bucket names are global); "
+        f"choose another name, for example {suggest_name(bucket)}"
+    )
+
+
 def _blocked(desired: BucketDesired, live: LiveBucket, where: str) -> None:
     if live.exists and not live.owned:
-        raise ConfigError(
-            f"{where}: {desired.field}: bucket {desired.name} belongs to another AWS account "
-            f"(bucket names are global); choose another name, for example {suggest_name(desired.name)}"
-        )
+        raise name_taken(where, desired.field, desired.name)
     if live.owned and live.region is not None and live.region != desired.region:
         raise ConfigError(
             f"{where}: destination.region: bucket {desired.name} already exists in {live.region}, "
