@@ -107,6 +107,7 @@ def plan(
     if iam_user is not None:
         check_user_name(iam_user)
         key_file = key_file or default_key_file(config, iam_user)
+        check_key_file(key_file)
     with _clients(config, clients, iam=iam_user is not None) as opened:
         live = _read(desired, opened)
         changes = [c for b in desired.buckets for c in bucket_changes(b, live[b.name], _where(config))]
