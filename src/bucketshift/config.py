@@ -185,6 +185,14 @@ class DatabaseConfig(_Model):
 
     dsn: SecretStr
     columns: list[str] = Field(default_factory=list)
+    private_url_style: Literal["s3-uri", "key"] = "s3-uri"
+    extra_origins: list[str] = Field(default_factory=list)
+    batch_size: int = Field(default=5000, ge=1, le=100_000)
+
+    @field_validator("extra_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return [_origin(item, "extra_origins") for item in value]
 
     @field_validator("columns")
     @classmethod

@@ -1,0 +1,1 @@
+"""The application's Postgres: find stored storage URLs, rewrite them in journaled batches, revert exactly."""

@@ -1,0 +1,110 @@
+"""The journal: every value bucketshift changes in the application's database, in that database.
+
+Schema `bucketshift`, versioned: `runs` (one row per apply or revert) and `journal` (one row
+per changed value: table, row key, column, old and new value as text).  A batch's updates and
+its journal rows are written in one transaction, so the journal is exactly what happened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from bucketshift.database.connection import translate
+from bucketshift.errors import ConfigError
+
+__all__ = ["JOURNAL_VERSION", "Run", "ensure_schema", "find_run", "finish_run", "start_run"]
+
+JOURNAL_VERSION = 1
+
+_SCHEMA = """
+CREATE SCHEMA IF NOT EXISTS bucketshift;
+CREATE TABLE IF NOT EXISTS bucketshift.schema_info (version integer NOT NULL);
+CREATE TABLE IF NOT EXISTS bucketshift.runs (
+    id bigserial PRIMARY KEY,
+    kind text NOT NULL CHECK (kind IN ('apply', 'revert')),
+    reverts bigint REFERENCES bucketshift.runs (id),
+    started_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    summary jsonb
+);
+CREATE TABLE IF NOT EXISTS bucketshift.journal (
+    id bigserial PRIMARY KEY,
+    run_id bigint NOT NULL REFERENCES bucketshift.runs (id),
+    table_schema text NOT NULL,
+    table_name text NOT NULL,
+    column_name text NOT NULL,
+    row_key jsonb NOT NULL,
+    old_value text,
+    new_value text,
+    changed_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS journal_run ON bucketshift.journal (run_id, table_schema, table_name, column_name, id);
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    kind: str
+    reverts: int | None
+    finished: bool
+
+
+def ensure_schema(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+    """Create the journal schema if absent; refuse one written by a newer bucketshift."""
+    try:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('bucketshift.journal'))")
+        conn.execute(_SCHEMA)
+        row = conn.execute("SELECT max(version) FROM bucketshift.schema_info").fetchone()
+        version = row[0] if row else None
+        if version is None:
+            conn.execute("INSERT INTO bucketshift.schema_info (version) VALUES (%s)", (JOURNAL_VERSION,))
+        elif int(version) > JOURNAL_VERSION:
+            raise ConfigError(
+                f"the database's bucketshift journal has version {version}, newer than this bucketshift "
+                f"({JOURNAL_VERSION}); upgrade bucketshift"
+            )
+        conn.commit()
+    except psycopg.Error as error:
+        conn.rollback()
+        raise translate(error, "create the bucketshift journal schema") from None
+
+
+def start_run(conn: psycopg.Connection[tuple[Any, ...]], kind: str, reverts: int | None = None) -> int:
+    row = conn.execute(
+        "INSERT INTO bucketshift.runs (kind, reverts) VALUES (%s, %s) RETURNING id", (kind, reverts)
+    ).fetchone()
+    conn.commit()
+    assert row is not None
+    return int(row[0])
+
+
+def finish_run(conn: psycopg.Connection[tuple[Any, ...]], run_id: int, summary: dict[str, Any]) -> None:
+    conn.execute(
+        "UPDATE bucketshift.runs SET finished_at = now(), summary = %s WHERE id = %s", (Jsonb(summary), run_id)
+    )
+    conn.commit()
+
+
+def find_run(conn: psycopg.Connection[tuple[Any, ...]], run_id: int | None) -> Run:
+    """The given apply run, or the latest apply not yet reverted."""
+    if run_id is None:
+        row = conn.execute(
+            "SELECT id, kind, reverts, finished_at IS NOT NULL FROM bucketshift.runs r WHERE kind = 'apply' "
+            "AND NOT EXISTS (SELECT 1 FROM bucketshift.runs v WHERE v.reverts = r.id AND v.finished_at IS NOT NULL) "
+            "ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            raise ConfigError("there is no rewrite run to revert in this database's bucketshift journal")
+    else:
+        row = conn.execute(
+            "SELECT id, kind, reverts, finished_at IS NOT NULL FROM bucketshift.runs WHERE id = %s", (run_id,)
+        ).fetchone()
+        if row is None or row[1] != "apply":
+            raise ConfigError(f"run {run_id} is not a rewrite run in this database's bucketshift journal")
+    conn.rollback()
+    return Run(int(row[0]), str(row[1]), None if row[2] is None else int(row[2]), bool(row[3]))

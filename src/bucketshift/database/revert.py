@@ -1,0 +1,118 @@
+"""Reverting a rewrite run from its journal, exactly, and only where nothing changed since.
+
+For every journal row of the run: the row is put back to the old value when it still holds the
+value the run wrote; otherwise it is reported and left alone.  The revert is itself a run, and
+every value it restores is journaled, in the same transaction as the change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from bucketshift.database.columns import Column, resolve
+from bucketshift.database.connection import translate
+
+__all__ = ["Conflict", "RevertReport", "revert_run"]
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+SAMPLES = 20
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A value changed since the run wrote it: left as it is."""
+
+    column: str
+    row_key: dict[str, Any]
+
+
+@dataclass
+class RevertReport:
+    run_id: int
+    revert_run_id: int | None = None
+    restored: int = 0
+    conflicts: int = 0
+    conflict_samples: list[Conflict] = field(default_factory=list)
+    by_column: dict[str, int] = field(default_factory=dict)
+
+
+def _groups(conn: Conn, run_id: int) -> list[tuple[str, str, str]]:
+    rows = conn.execute(
+        "SELECT DISTINCT table_schema, table_name, column_name FROM bucketshift.journal "
+        "WHERE run_id = %s ORDER BY 1, 2, 3",
+        (run_id,),
+    ).fetchall()
+    conn.rollback()
+    return [(str(a), str(b), str(c)) for a, b, c in rows]
+
+
+def _revert_batch(
+    conn: Conn, column: Column, run_id: int, revert_id: int, after: int, size: int
+) -> tuple[int, int, int, list[Conflict]]:
+    """One batch of journal rows (by id); returns (last id, restored, conflicts, conflict samples)."""
+    conn.execute(
+        "CREATE TEMP TABLE bucketshift_undo ON COMMIT DROP AS "
+        "SELECT id, row_key, old_value, new_value FROM bucketshift.journal "
+        "WHERE run_id = %s AND table_schema = %s AND table_name = %s AND column_name = %s AND id > %s "
+        "ORDER BY id LIMIT %s",
+        (run_id, column.schema, column.table, column.column, after, size),
+    )
+    last = conn.execute("SELECT max(id), count(*) FROM bucketshift_undo").fetchone()
+    if last is None or last[0] is None:
+        conn.rollback()
+        return after, 0, 0, []
+    target = sql.Identifier(column.column)
+    match = sql.SQL(" AND ").join(
+        sql.SQL("t.{} = (u.row_key ->> {})::{}").format(sql.Identifier(k), sql.Literal(k), sql.SQL(kind))
+        for k, kind in zip(column.primary_key, column.primary_key_types, strict=True)
+    )
+    restore = sql.SQL(
+        """WITH restored AS (
+               UPDATE {table} AS t SET {target} = u.old_value::{type}
+               FROM bucketshift_undo AS u
+               WHERE {match} AND t.{target}::text = u.new_value
+               RETURNING u.id, u.row_key, u.old_value, u.new_value),
+           journaled AS (
+               INSERT INTO bucketshift.journal
+                   (run_id, table_schema, table_name, column_name, row_key, old_value, new_value)
+               SELECT %s, %s, %s, %s, row_key, new_value, old_value FROM restored
+               RETURNING 1)
+           SELECT u.row_key FROM bucketshift_undo AS u
+           WHERE u.id NOT IN (SELECT id FROM restored)
+           ORDER BY u.id"""
+    ).format(table=column.table_sql, target=target, type=sql.SQL(column.sql_type), match=match)
+    left = conn.execute(restore, (revert_id, column.schema, column.table, column.column)).fetchall()
+    total = int(last[1])
+    conn.commit()
+    conflicts = [Conflict(column.name, dict(row[0])) for row in left[:SAMPLES]]
+    return int(last[0]), total - len(left), len(left), conflicts
+
+
+def revert_run(conn: Conn, run_id: int, revert_id: int, *, batch_size: int) -> RevertReport:
+    """Undo the journaled changes of `run_id` under the revert run `revert_id`."""
+    report = RevertReport(run_id, revert_id)
+    for schema, table, column_name in _groups(conn, run_id):
+        name = f"{schema}.{table}.{column_name}"
+        (column,) = resolve(conn, [name])
+        conn.rollback()
+        after = 0
+        while True:
+            try:
+                after_next, restored, conflicts, samples = _revert_batch(
+                    conn, column, run_id, revert_id, after, batch_size
+                )
+            except psycopg.Error as error:
+                conn.rollback()
+                raise translate(error, f"revert {column.name}") from None
+            if after_next == after:
+                break
+            after = after_next
+            report.restored += restored
+            report.conflicts += conflicts
+            report.by_column[column.name] = report.by_column.get(column.name, 0) + restored
+            report.conflict_samples.extend(samples[: max(0, SAMPLES - len(report.conflict_samples))])
+    return report

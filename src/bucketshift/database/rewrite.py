@@ -1,0 +1,179 @@
+"""Rewriting one column in batches keyed by primary key, each batch one transaction.
+
+A batch reads up to `batch_size` rows whose value contains the storage API base (keyset
+pagination on the primary key), computes the new values in Python, stages them with COPY into
+a temporary table, and then one statement updates the rows and writes one journal row per
+changed value.  A row is updated only if it still holds the value that was read, so a
+concurrent edit is never overwritten; the journal therefore holds exactly what changed.
+With `apply=False` nothing is written and the counts are those an apply would produce.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from bucketshift.database.columns import Column
+from bucketshift.database.connection import translate
+from bucketshift.database.rewriter import Rewriter, Tally
+from bucketshift.errors import ConfigError
+
+__all__ = ["Batch", "read_batches", "rewrite_column", "sql_statements"]
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+
+@dataclass
+class Batch:
+    """Rows read in one batch and the changes computed for them: (key values, old text, new value)."""
+
+    last_key: tuple[Any, ...] | None
+    changes: list[tuple[tuple[Any, ...], str, Any]]
+
+
+def _require_key(column: Column) -> None:
+    if not column.primary_key:
+        raise ConfigError(
+            f"{column.schema}.{column.table} has no primary key; bucketshift rewrites rows by key so that a revert "
+            "is exact: add a primary key or leave this column out of database.columns"
+        )
+
+
+def _select(column: Column, with_after: bool, limit: int) -> sql.Composed:
+    keys = sql.SQL(", ").join(sql.Identifier(k) for k in column.primary_key)
+    value = sql.Identifier(column.column)
+    fetched = value if column.kind == "text[]" else sql.SQL("{}::text").format(value)
+    where = sql.SQL("strpos({}::text, %(needle)s) > 0").format(value)
+    if with_after:
+        marks = sql.SQL(", ").join(sql.Placeholder(f"k{i}") for i in range(len(column.primary_key)))
+        where = sql.SQL("{} AND ({}) > ({})").format(where, keys, marks)
+    return sql.SQL(
+        "SELECT {keys}, {fetched}, {value}::text FROM {table} WHERE {where} ORDER BY {keys} LIMIT {limit}"
+    ).format(keys=keys, fetched=fetched, value=value, table=column.table_sql, where=where, limit=sql.Literal(limit))
+
+
+def read_batches(
+    conn: Conn, column: Column, rewriter: Rewriter, needle: str, batch_size: int, tally: Tally
+) -> Iterator[Batch]:
+    """Read the column's candidate rows batch by batch, computing each batch's changes."""
+    _require_key(column)
+    width = len(column.primary_key)
+    after: tuple[Any, ...] | None = None
+    transform = rewriter.value
+    while True:
+        params: dict[str, Any] = {"needle": needle}
+        if after is not None:
+            params.update({f"k{i}": v for i, v in enumerate(after)})
+        try:
+            rows = conn.execute(_select(column, after is not None, batch_size), params).fetchall()
+        except psycopg.Error as error:
+            conn.rollback()
+            raise translate(error, f"read {column.name}") from None
+        if not rows:
+            return
+        changes = []
+        for row in rows:
+            value, old_text = row[width], row[width + 1]
+            new = transform(column.kind, value, tally)
+            if new is not None:
+                changes.append((tuple(row[:width]), old_text, new))
+        after = tuple(rows[-1][:width])
+        yield Batch(after, changes)
+        if len(rows) < batch_size:
+            return
+
+
+def _stage_type(column: Column) -> str:
+    return {"text[]": "text[]", "json": "json", "jsonb": "jsonb"}.get(column.kind, "text")
+
+
+def _pairs(column: Column) -> list[tuple[str, sql.Identifier, str]]:
+    """(key column, its staging name, its type) for each primary-key column."""
+    names = [sql.Identifier(f"k{i}") for i in range(len(column.primary_key))]
+    return list(zip(column.primary_key, names, column.primary_key_types, strict=True))
+
+
+def _apply_batch(conn: Conn, column: Column, run_id: int, changes: list[tuple[tuple[Any, ...], str, Any]]) -> int:
+    """Update the rows and journal them in one transaction; returns how many rows changed."""
+    pairs = _pairs(column)
+    keys = sql.SQL(", ").join(sql.SQL("{} {}").format(name, sql.SQL(kind)) for _, name, kind in pairs)
+    create = "CREATE TEMP TABLE bucketshift_batch ({keys}, old_text text, new_value {type}) ON COMMIT DROP"
+    conn.execute(sql.SQL(create).format(keys=keys, type=sql.SQL(_stage_type(column))))
+    staged = sql.SQL(", ").join(name for _, name, _ in pairs)
+    with conn.cursor().copy(
+        sql.SQL("COPY bucketshift_batch ({}, old_text, new_value) FROM STDIN").format(staged)
+    ) as copy:
+        for key, old_text, new in changes:
+            copy.write_row((*key, old_text, new))
+    target = sql.Identifier(column.column)
+    match = sql.SQL(" AND ").join(sql.SQL("t.{} = b.{}").format(sql.Identifier(k), name) for k, name, _ in pairs)
+    row_key = sql.SQL(", ").join(sql.SQL("{}, b.{}").format(sql.Literal(k), name) for k, name, _ in pairs)
+    statement = sql.SQL(
+        """WITH changed AS (
+               UPDATE {table} AS t SET {target} = b.new_value::{type}
+               FROM bucketshift_batch AS b
+               WHERE {match} AND t.{target}::text = b.old_text
+               RETURNING jsonb_build_object({row_key}) AS row_key, b.old_text, t.{target}::text AS new_text)
+           INSERT INTO bucketshift.journal
+               (run_id, table_schema, table_name, column_name, row_key, old_value, new_value)
+           SELECT %s, %s, %s, %s, row_key, old_text, new_text FROM changed"""
+    ).format(table=column.table_sql, target=target, type=sql.SQL(column.sql_type), match=match, row_key=row_key)
+    cursor = conn.execute(statement, (run_id, column.schema, column.table, column.column))
+    count = cursor.rowcount
+    conn.commit()
+    return count
+
+
+def rewrite_column(
+    conn: Conn,
+    column: Column,
+    rewriter: Rewriter,
+    needle: str,
+    *,
+    run_id: int | None,
+    batch_size: int,
+    sleep: float = 0.0,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[Tally, int]:
+    """Plan (run_id None) or apply one column; returns its tally and the rows actually changed."""
+    tally = Tally()
+    written = 0
+    for batch in read_batches(conn, column, rewriter, needle, batch_size, tally):
+        if run_id is not None and batch.changes:
+            try:
+                written += _apply_batch(conn, column, run_id, batch.changes)
+            except psycopg.Error as error:
+                conn.rollback()
+                raise translate(error, f"rewrite {column.name}") from None
+            if sleep:
+                time.sleep(sleep)
+        else:
+            conn.rollback()
+        if progress is not None:
+            progress(tally.rows_matched)
+    return tally, written
+
+
+def sql_statements(conn: Conn, column: Column, changes: list[tuple[tuple[Any, ...], str, Any]]) -> Iterator[str]:
+    """The UPDATE statements an apply would run, for a DBA to read or run by hand (no journal)."""
+    target = sql.Identifier(column.column)
+    template = sql.SQL("UPDATE {table} SET {target} = {new}::{type} WHERE {match} AND {target}::text = {old};")
+    for key, old_text, new in changes:
+        match = sql.SQL(" AND ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(k), sql.Literal(v))
+            for k, v in zip(column.primary_key, key, strict=True)
+        )
+        statement = template.format(
+            table=column.table_sql,
+            target=target,
+            new=sql.Literal(new),
+            type=sql.SQL(column.sql_type),
+            match=match,
+            old=sql.Literal(old_text),
+        )
+        yield statement.as_string(conn)

@@ -1,0 +1,153 @@
+"""What one stored value becomes: the pure part of the URL rewrite.
+
+Every Supabase storage URL in a value is judged on its own: rewritten when its bucket is mapped
+and its object is verified at the destination; left alone (and counted) when the object is not
+verified, the bucket is not in the plan, or the URL reads two ways and both objects exist.
+Private-bucket objects get a stable reference, never a public URL, and only where the value (a
+text, an array element or a JSON string) is that URL alone: inside prose or markup a reference
+would break the text, so such a URL is left and reported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bucketshift.config import BucketMapping, S3Endpoint
+from bucketshift.urls import SupabaseURL, SupabaseURLs, destination_value
+
+__all__ = ["Outcome", "Rewriter", "Tally"]
+
+SAMPLES = 5
+
+
+@dataclass
+class Tally:
+    """Counts for one column; the plan prints them and apply reports them."""
+
+    rows_matched: int = 0
+    rows_changed: int = 0
+    rewritten: int = 0
+    unverified: int = 0
+    unmapped: int = 0
+    ambiguous: int = 0
+    embedded_private: int = 0
+    warnings: Counter[str] = field(default_factory=Counter)
+    samples: list[tuple[str, str]] = field(default_factory=list)
+    unverified_samples: list[str] = field(default_factory=list)
+
+    def add(self, other: Tally) -> None:
+        for name in ("rows_matched", "rows_changed", "rewritten", "unverified", "unmapped", "ambiguous"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.embedded_private += other.embedded_private
+        self.warnings.update(other.warnings)
+        self.samples.extend(other.samples[: max(0, SAMPLES - len(self.samples))])
+        self.unverified_samples.extend(other.unverified_samples[: max(0, SAMPLES - len(self.unverified_samples))])
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A value's new form (None when nothing in it changes)."""
+
+    new: Any | None
+
+
+class Rewriter:
+    """Rewrites values of one kind (text, text[], json, jsonb) for one plan and manifest."""
+
+    def __init__(
+        self,
+        origins: list[str],
+        mappings: list[BucketMapping],
+        endpoint: S3Endpoint,
+        verified: Mapping[str, set[str]],
+        *,
+        private_url_style: str = "s3-uri",
+    ) -> None:
+        self.urls = SupabaseURLs(origins)
+        self.mappings = {m.source: m for m in mappings}
+        self.endpoint = endpoint
+        self.verified = verified
+        self.style = private_url_style
+
+    def _judge(self, url: SupabaseURL, whole: bool, tally: Tally) -> str | None:
+        mapping = self.mappings.get(url.bucket)
+        if mapping is None:
+            tally.unmapped += 1
+            return None
+        known = self.verified.get(url.bucket, set())
+        if url.key not in known:
+            tally.unverified += 1
+            if len(tally.unverified_samples) < SAMPLES:
+                tally.unverified_samples.append(f"{url.bucket}/{url.key}")
+            return None
+        if any(key in self.verified.get(bucket, set()) for bucket, key in url.alternatives):
+            tally.ambiguous += 1
+            return None
+        if mapping.access == "private" and not whole:
+            tally.embedded_private += 1
+            return None
+        for warning in url.warnings:
+            tally.warnings[warning.split(":")[0].split(" (")[0]] += 1
+        tally.rewritten += 1
+        return destination_value(url.key, mapping, self.endpoint, private_url_style=self.style)  # type: ignore[arg-type]
+
+    def text(self, value: str, tally: Tally) -> str | None:
+        """A string holding one URL, or prose with URLs in it; None when nothing changes."""
+        whole = self.urls.parse(value)
+        if whole is not None:
+            new = self._judge(whole, True, tally)
+            return new if new is not None and new != value else None
+        changed = self.urls.replace(value, lambda url: self._judge(url, False, tally))
+        return changed if changed != value else None
+
+    def array(self, value: list[str | None], tally: Tally) -> list[str | None] | None:
+        out, changed = [], False
+        for item in value:
+            new = self.text(item, tally) if isinstance(item, str) else None
+            changed |= new is not None
+            out.append(item if new is None else new)
+        return out if changed else None
+
+    def json(self, text: str, tally: Tally) -> str | None:
+        """Every string anywhere in the document (object keys stay as they are)."""
+        document = json.loads(text)
+        changed = False
+
+        def walk(node: Any) -> Any:
+            nonlocal changed
+            if isinstance(node, str):
+                new = self.text(node, tally)
+                if new is not None:
+                    changed = True
+                    return new
+                return node
+            if isinstance(node, list):
+                return [walk(item) for item in node]
+            if isinstance(node, dict):
+                return {name: walk(item) for name, item in node.items()}
+            return node
+
+        result = walk(document)
+        return json.dumps(result, ensure_ascii=False) if changed else None
+
+    def for_kind(self, kind: str) -> Callable[[Any, Tally], Any | None]:
+        return {"text": self.text, "text[]": self.array, "json": self.json, "jsonb": self.json}[kind]
+
+    def value(self, kind: str, value: Any, tally: Tally) -> Any | None:
+        """The new value of one row (None: unchanged), with the tally and samples kept."""
+        tally.rows_matched += 1
+        new = self.for_kind(kind)(value, tally)
+        if new is not None:
+            tally.rows_changed += 1
+            if len(tally.samples) < SAMPLES:
+                tally.samples.append((_show(value), _show(new)))
+        return new
+
+
+def _show(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 300 else text[:297] + "..."
