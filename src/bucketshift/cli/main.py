@@ -15,6 +15,7 @@ from bucketshift import __version__
 from bucketshift.cli import render
 from bucketshift.cli.progress import Row, live
 from bucketshift.cli.provision_commands import register, run_posture
+from bucketshift.cli.rewrite_commands import register as register_rewrite
 from bucketshift.config import Plan, load_plan
 from bucketshift.engine.pacing import parse_rate
 from bucketshift.errors import EXIT_FAILURES, BucketshiftError, UsageError
@@ -33,6 +34,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 register(app)
+register_rewrite(app)
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="The plan file.", envvar="BUCKETSHIFT_CONFIG", show_default=True)

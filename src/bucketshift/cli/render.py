@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bucketshift.database.rewriter import Tally
 from bucketshift.engine.reconcile import ReconcileReport
 from bucketshift.engine.transfer import MappingReport
 from bucketshift.engine.verify import VerifyReport
@@ -20,6 +21,7 @@ from bucketshift.operations.copy import CopyRun
 from bucketshift.operations.demo import Landing
 from bucketshift.operations.listing import ListResult
 from bucketshift.operations.provision import PostureReport, ProvisionPlan, ProvisionResult
+from bucketshift.operations.rewrite import RewriteReport
 from bucketshift.provision.diff import Change
 
 
@@ -393,3 +395,98 @@ def posture_json(report: PostureReport) -> dict[str, Any]:
             {"bucket": b.bucket, "access": b.access, "ok": b.ok, "findings": b.findings} for b in report.buckets
         ],
     }
+
+
+def _tally_json(t: Tally) -> dict[str, Any]:
+    return {
+        "rows_scanned": t.rows_scanned,
+        "rows_matched": t.rows_matched,
+        "rows_changed": t.rows_changed,
+        "urls": t.urls,
+        "rewritten": t.rewritten,
+        "unverified": t.unverified,
+        "unmapped": t.unmapped,
+        "ambiguous": t.ambiguous,
+        "private_inside_text": t.embedded_private,
+        "warnings": dict(t.warnings),
+        "samples": [{"old": old, "new": new} for old, new in t.samples],
+        "unverified_samples": t.unverified_samples,
+    }
+
+
+def rewrite_json(report: RewriteReport) -> dict[str, Any]:
+    out: dict[str, Any] = {"mode": report.mode, "run_id": report.run_id}
+    if report.discovered:
+        out["discovered"] = [
+            {"column": f.column.name, "type": f.column.kind, "rows": f.rows, "mentions_only": f.mentions_only}
+            for f in report.discovered
+        ]
+    if report.columns:
+        out["columns"] = [
+            {"column": c.column, "type": c.kind, "rows_written": c.written, "seconds": round(c.seconds, 3),
+             **_tally_json(c.tally)}
+            for c in report.columns
+        ]  # fmt: skip
+    if report.reverted is not None:
+        r = report.reverted
+        out["reverted"] = {
+            "run": r.run_id,
+            "restored": r.restored,
+            "conflicts": r.conflicts,
+            "by_column": r.by_column,
+            "conflict_samples": [{"column": c.column, "key": c.row_key} for c in r.conflict_samples],
+        }
+    if report.nothing_to_revert:
+        out["nothing_to_revert"] = report.nothing_to_revert
+    return out
+
+
+def rewrite_report(report: RewriteReport, *, sql_file: Path | None = None) -> None:
+    if report.mode == "discover":
+        table = Table("table.column", "type", "rows with storage URLs", "rows that only mention the host")
+        for f in report.discovered:
+            table.add_row(f.column.name, f.column.kind, str(f.rows), str(f.mentions_only))
+        out.print(table)
+        if not report.discovered:
+            out.print("no column holds a storage URL of the source project")
+        return
+    if report.mode == "revert":
+        if report.nothing_to_revert:
+            out.print(report.nothing_to_revert, markup=False)
+            return
+        r = report.reverted
+        assert r is not None
+        out.print(f"revert of run {r.run_id} (journaled as run {r.revert_run_id}): {r.restored} values restored")
+        for column, n in sorted(r.by_column.items()):
+            out.print(f"  {column}: {n}", markup=False)
+        if r.conflicts:
+            out.print(f"[yellow]{r.conflicts} values changed since the rewrite were left as they are:[/yellow]")
+            for c in r.conflict_samples:
+                out.print(f"  {c.column} {c.row_key}", markup=False)
+        return
+    title = {"plan": "rewrite plan (nothing written)", "sql": "rewrite as SQL", "apply": "rewrite applied"}
+    table = Table("column", "type", "rows with URLs", "URLs", "to rewrite" if report.mode != "apply" else "rewritten",
+                  "not verified", "other buckets", "ambiguous", "rows changed", title=title[report.mode])  # fmt: skip
+    for c in report.columns:
+        t = c.tally
+        changed = str(c.written) if report.mode == "apply" else str(t.rows_changed)
+        table.add_row(c.column, c.kind, str(t.rows_matched), str(t.urls), str(t.rewritten), str(t.unverified),
+                      str(t.unmapped), str(t.ambiguous), changed)  # fmt: skip
+    out.print(table)
+    for c in report.columns:
+        t = c.tally
+        for old, new in t.samples[:3]:
+            out.print(f"  {c.column}: {old}\n    -> {new}", markup=False, overflow="ignore", crop=False)
+        for sample in t.unverified_samples[:3]:
+            out.print(f"  {c.column}: not verified at the destination, left as is: {sample}", markup=False)
+        for warning, n in sorted(t.warnings.items()):
+            out.print(f"  [yellow]warning[/yellow] {c.column}: {n} x {warning}")
+        if t.embedded_private:
+            out.print(f"  [yellow]warning[/yellow] {c.column}: {t.embedded_private} private-bucket URLs inside longer "
+                      "text left as they are (a reference would break the text)")  # fmt: skip
+    if report.mode == "apply":
+        out.print(
+            f"journaled as run {report.run_id}; undo with: bucketshift rewrite-urls --revert --run {report.run_id}"
+        )
+    elif report.mode == "sql" and sql_file is not None:
+        out.print(f"statements written to {sql_file}")

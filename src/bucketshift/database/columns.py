@@ -15,7 +15,16 @@ from psycopg import sql
 from bucketshift.database.connection import translate
 from bucketshift.errors import ConfigError
 
-__all__ = ["SYSTEM_SCHEMAS", "URL_TYPES", "Column", "Found", "candidate_columns", "discover", "resolve"]
+__all__ = [
+    "SYSTEM_SCHEMAS",
+    "URL_TYPES",
+    "Column",
+    "Found",
+    "candidate_columns",
+    "discover",
+    "needle_filter",
+    "resolve",
+]
 
 SYSTEM_SCHEMAS = (
     "pg_catalog",
@@ -145,6 +154,13 @@ def candidate_columns(conn: psycopg.Connection[tuple[object, ...]]) -> list[Colu
     return out
 
 
+def needle_filter(column: Column, needles: list[str]) -> sql.Composable:
+    """Rows whose value contains one of the storage API bases (the URL parser then reads them)."""
+    value = sql.Identifier(column.column)
+    tests = [sql.SQL("strpos({}::text, {}) > 0").format(value, sql.Literal(n)) for n in needles]
+    return sql.SQL("({})").format(sql.SQL(" OR ").join(tests))
+
+
 @dataclass(frozen=True)
 class Found:
     """A column holding storage URLs: rows with at least one, and rows that only mention the host."""
@@ -155,21 +171,24 @@ class Found:
 
 
 def discover(
-    conn: psycopg.Connection[tuple[object, ...]], needle: str, holds_url: Callable[[str], bool]
+    conn: psycopg.Connection[tuple[object, ...]], needles: list[str], holds_url: Callable[[str], bool]
 ) -> list[Found]:
     """Columns whose values hold a storage URL: SQL finds values containing `needle` (the
     storage API base), then every such value is read with the URL parser, so a value that merely
     mentions the project does not count."""
     found = []
     for column in candidate_columns(conn):
-        query = sql.SQL("SELECT {}::text FROM {} WHERE strpos({}::text, %s) > 0").format(
-            sql.Identifier(column.column), column.table_sql, sql.Identifier(column.column)
+        tests = sql.SQL(" OR ").join(
+            sql.SQL("strpos({}::text, {}) > 0").format(sql.Identifier(column.column), sql.Literal(n)) for n in needles
+        )
+        query = sql.SQL("SELECT {}::text FROM {} WHERE {}").format(
+            sql.Identifier(column.column), column.table_sql, tests
         )
         rows = mentions = 0
         try:
             with conn.cursor(name="bucketshift_discover") as cursor:
                 cursor.itersize = 10_000
-                cursor.execute(query, (needle,))
+                cursor.execute(query)
                 for (value,) in cursor:
                     if holds_url(str(value)):
                         rows += 1

@@ -90,6 +90,14 @@ def finish_run(conn: psycopg.Connection[tuple[Any, ...]], run_id: int, summary: 
     conn.commit()
 
 
+def already_reverted(conn: psycopg.Connection[tuple[Any, ...]], run_id: int) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM bucketshift.runs WHERE kind = 'revert' AND reverts = %s AND finished_at IS NOT NULL", (run_id,)
+    ).fetchone()
+    conn.rollback()
+    return row is not None
+
+
 def find_run(conn: psycopg.Connection[tuple[Any, ...]], run_id: int | None) -> Run:
     """The given apply run, or the latest apply not yet reverted."""
     if run_id is None:

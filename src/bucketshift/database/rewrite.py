@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from bucketshift.database.columns import Column
+from bucketshift.database.columns import Column, needle_filter
 from bucketshift.database.connection import translate
 from bucketshift.database.rewriter import Rewriter, Tally
 from bucketshift.errors import ConfigError
@@ -44,11 +44,11 @@ def _require_key(column: Column) -> None:
         )
 
 
-def _select(column: Column, with_after: bool, limit: int) -> sql.Composed:
+def _select(column: Column, needles: list[str], with_after: bool, limit: int) -> sql.Composed:
     keys = sql.SQL(", ").join(sql.Identifier(k) for k in column.primary_key)
     value = sql.Identifier(column.column)
     fetched = value if column.kind == "text[]" else sql.SQL("{}::text").format(value)
-    where = sql.SQL("strpos({}::text, %(needle)s) > 0").format(value)
+    where = needle_filter(column, needles)
     if with_after:
         marks = sql.SQL(", ").join(sql.Placeholder(f"k{i}") for i in range(len(column.primary_key)))
         where = sql.SQL("{} AND ({}) > ({})").format(where, keys, marks)
@@ -58,7 +58,7 @@ def _select(column: Column, with_after: bool, limit: int) -> sql.Composed:
 
 
 def read_batches(
-    conn: Conn, column: Column, rewriter: Rewriter, needle: str, batch_size: int, tally: Tally
+    conn: Conn, column: Column, rewriter: Rewriter, needles: list[str], batch_size: int, tally: Tally
 ) -> Iterator[Batch]:
     """Read the column's candidate rows batch by batch, computing each batch's changes."""
     _require_key(column)
@@ -66,11 +66,11 @@ def read_batches(
     after: tuple[Any, ...] | None = None
     transform = rewriter.value
     while True:
-        params: dict[str, Any] = {"needle": needle}
+        params: dict[str, Any] = {}
         if after is not None:
             params.update({f"k{i}": v for i, v in enumerate(after)})
         try:
-            rows = conn.execute(_select(column, after is not None, batch_size), params).fetchall()
+            rows = conn.execute(_select(column, needles, after is not None, batch_size), params).fetchall()
         except psycopg.Error as error:
             conn.rollback()
             raise translate(error, f"read {column.name}") from None
@@ -133,7 +133,7 @@ def rewrite_column(
     conn: Conn,
     column: Column,
     rewriter: Rewriter,
-    needle: str,
+    needles: list[str],
     *,
     run_id: int | None,
     batch_size: int,
@@ -143,7 +143,7 @@ def rewrite_column(
     """Plan (run_id None) or apply one column; returns its tally and the rows actually changed."""
     tally = Tally()
     written = 0
-    for batch in read_batches(conn, column, rewriter, needle, batch_size, tally):
+    for batch in read_batches(conn, column, rewriter, needles, batch_size, tally):
         if run_id is not None and batch.changes:
             try:
                 written += _apply_batch(conn, column, run_id, batch.changes)
@@ -155,7 +155,7 @@ def rewrite_column(
         else:
             conn.rollback()
         if progress is not None:
-            progress(tally.rows_matched)
+            progress(tally.rows_scanned)
     return tally, written
 
 

@@ -28,8 +28,10 @@ SAMPLES = 5
 class Tally:
     """Counts for one column; the plan prints them and apply reports them."""
 
+    rows_scanned: int = 0
     rows_matched: int = 0
     rows_changed: int = 0
+    urls: int = 0
     rewritten: int = 0
     unverified: int = 0
     unmapped: int = 0
@@ -40,7 +42,16 @@ class Tally:
     unverified_samples: list[str] = field(default_factory=list)
 
     def add(self, other: Tally) -> None:
-        for name in ("rows_matched", "rows_changed", "rewritten", "unverified", "unmapped", "ambiguous"):
+        for name in (
+            "rows_scanned",
+            "rows_matched",
+            "rows_changed",
+            "urls",
+            "rewritten",
+            "unverified",
+            "unmapped",
+            "ambiguous",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.embedded_private += other.embedded_private
         self.warnings.update(other.warnings)
@@ -74,6 +85,7 @@ class Rewriter:
         self.style = private_url_style
 
     def _judge(self, url: SupabaseURL, whole: bool, tally: Tally) -> str | None:
+        tally.urls += 1
         mapping = self.mappings.get(url.bucket)
         if mapping is None:
             tally.unmapped += 1
@@ -139,8 +151,11 @@ class Rewriter:
 
     def value(self, kind: str, value: Any, tally: Tally) -> Any | None:
         """The new value of one row (None: unchanged), with the tally and samples kept."""
-        tally.rows_matched += 1
+        tally.rows_scanned += 1
+        seen = tally.urls
         new = self.for_kind(kind)(value, tally)
+        if tally.urls > seen:
+            tally.rows_matched += 1
         if new is not None:
             tally.rows_changed += 1
             if len(tally.samples) < SAMPLES:

@@ -1,0 +1,193 @@
+"""`rewrite-urls`: discover, plan (the default), write SQL, apply or revert the URL rewrite.
+
+Only URLs whose objects the manifest records as verified at the destination are rewritten;
+every change is journaled in the application's own database so `--revert` is exact.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import psycopg
+
+from bucketshift.config import DatabaseConfig, Plan, S3Endpoint, SupabaseEndpoint
+from bucketshift.database import journal
+from bucketshift.database.columns import Column, Found, discover, resolve
+from bucketshift.database.connection import connect
+from bucketshift.database.revert import RevertReport, revert_run
+from bucketshift.database.rewrite import read_batches, rewrite_column, sql_statements
+from bucketshift.database.rewriter import Rewriter, Tally
+from bucketshift.engine.diff import MappingSpec
+from bucketshift.engine.manifest import Manifest, State
+from bucketshift.errors import ConfigError, UsageError
+from bucketshift.operations.context import manifest_path
+from bucketshift.urls import SupabaseURLs, storage_base
+
+__all__ = ["ColumnResult", "RewriteReport", "RewriteRequest", "RewriteRun"]
+
+Mode = Literal["plan", "discover", "sql", "apply", "revert"]
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+
+def _holds_url(origins: list[str]) -> Callable[[str], bool]:
+    urls = SupabaseURLs(origins)
+    return lambda text: urls.parse(text) is not None or bool(urls.find(text))
+
+
+@dataclass(frozen=True)
+class RewriteRequest:
+    mode: Mode = "plan"
+    run_id: int | None = None
+    batch_size: int | None = None
+    sleep: float = 0.0
+    sql_path: Path | None = None
+    state: Path | None = None
+
+
+@dataclass
+class ColumnResult:
+    column: str
+    kind: str
+    tally: Tally
+    written: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class RewriteReport:
+    mode: Mode
+    run_id: int | None = None
+    columns: list[ColumnResult] = field(default_factory=list)
+    discovered: list[Found] = field(default_factory=list)
+    reverted: RevertReport | None = None
+    nothing_to_revert: str | None = None
+
+
+def _database(plan: Plan) -> DatabaseConfig:
+    if plan.database is None:
+        raise ConfigError("rewrite-urls needs a [database] section with the application's dsn in the plan file")
+    return plan.database
+
+
+def _origins(plan: Plan, database: DatabaseConfig) -> list[str]:
+    if not isinstance(plan.source, SupabaseEndpoint):
+        raise UsageError("rewrite-urls rewrites Supabase storage URLs: the plan's [source] must be type 'supabase'")
+    return [plan.source.url, *database.extra_origins]
+
+
+def verified_keys(plan: Plan, state: Path | None) -> dict[str, set[str]]:
+    """Source bucket -> keys verified at the destination, from the manifest (read only)."""
+    with Manifest(manifest_path(plan, state), read_only=True) as manifest:
+        out: dict[str, set[str]] = {}
+        for mapping in plan.buckets:
+            spec = MappingSpec(mapping.source, mapping.destination, mapping.prefix, mapping.access)
+            out[mapping.source] = {r.key for r in manifest.iter_records(spec.name, [State.VERIFIED])}
+    return out
+
+
+@dataclass
+class RewriteRun:
+    """One rewrite-urls invocation; `done_rows` grows while it works (for progress)."""
+
+    plan: Plan
+    request: RewriteRequest
+    done_rows: int = 0
+    current: str = ""
+
+    def _progress(self, rows: int) -> None:
+        self.done_rows = self._base + rows
+
+    def run(self) -> RewriteReport:
+        database = _database(self.plan)
+        origins = _origins(self.plan, database)
+        needles = [storage_base(origin) + "/" for origin in origins]
+        report = RewriteReport(self.request.mode)
+        self._base = 0
+        with connect(database.dsn.get_secret_value()) as conn:
+            if self.request.mode == "discover":
+                urls = SupabaseURLs(origins)
+                report.discovered = discover(
+                    conn, needles, lambda text: bool(urls.find(text)) or urls.parse(text) is not None
+                )
+                return report
+            if self.request.mode == "revert":
+                return self._revert(conn, report, database)
+            columns = self._columns(conn, database, needles, origins)
+            rewriter = self._rewriter(origins, database)
+            batch = self.request.batch_size or database.batch_size
+            if self.request.mode == "apply":
+                journal.ensure_schema(conn)
+                report.run_id = journal.start_run(conn, "apply")
+            for column in columns:
+                self.current = column.name
+                started = time.monotonic()
+                if self.request.mode == "sql":
+                    result = ColumnResult(column.name, column.kind, Tally())
+                    self._write_sql(conn, column, rewriter, needles, batch, result.tally)
+                else:
+                    tally, written = rewrite_column(
+                        conn, column, rewriter, needles, run_id=report.run_id, batch_size=batch,
+                        sleep=self.request.sleep, progress=self._progress,
+                    )  # fmt: skip
+                    result = ColumnResult(column.name, column.kind, tally, written)
+                result.seconds = time.monotonic() - started
+                self._base = self.done_rows
+                report.columns.append(result)
+            if report.run_id is not None:
+                journal.finish_run(conn, report.run_id, _summary(report))
+        return report
+
+    def _columns(self, conn, database: DatabaseConfig, needles: list[str], origins: list[str]) -> list[Column]:
+        if database.columns:
+            return resolve(conn, database.columns)
+        found = discover(conn, needles, _holds_url(origins))
+        return [f.column for f in found if f.rows]
+
+    def _rewriter(self, origins: list[str], database: DatabaseConfig) -> Rewriter:
+        if not isinstance(self.plan.destination, S3Endpoint):
+            raise UsageError("rewrite-urls writes S3 URLs: the plan's [destination] must be type 's3'")
+        verified = verified_keys(self.plan, self.request.state)
+        return Rewriter(
+            origins, self.plan.buckets, self.plan.destination, verified, private_url_style=database.private_url_style
+        )
+
+    def _write_sql(
+        self, conn, column: Column, rewriter: Rewriter, needles: list[str], batch: int, tally: Tally
+    ) -> None:
+        path = self.request.sql_path
+        if path is None:
+            raise UsageError("--sql needs a file name")
+        with path.open("a", encoding="utf-8") as out:
+            out.write(f"-- {column.name}: statements an apply would run (run by hand, they are not journaled)\n")
+            for chunk in read_batches(conn, column, rewriter, needles, batch, tally):
+                for statement in sql_statements(conn, column, chunk.changes):
+                    out.write(statement + "\n")
+                conn.rollback()
+
+    def _revert(self, conn, report: RewriteReport, database: DatabaseConfig) -> RewriteReport:
+        journal.ensure_schema(conn)
+        try:
+            target = journal.find_run(conn, self.request.run_id)
+        except ConfigError as error:
+            if self.request.run_id is None:
+                report.nothing_to_revert = str(error)
+                return report
+            raise
+        if journal.already_reverted(conn, target.id):
+            report.nothing_to_revert = f"run {target.id} was already reverted; nothing to do"
+            return report
+        report.run_id = journal.start_run(conn, "revert", reverts=target.id)
+        report.reverted = revert_run(
+            conn, target.id, report.run_id, batch_size=self.request.batch_size or database.batch_size
+        )
+        journal.finish_run(conn, report.run_id, {"reverted": target.id, "restored": report.reverted.restored,
+                                                  "conflicts": report.reverted.conflicts})  # fmt: skip
+        return report
+
+
+def _summary(report: RewriteReport) -> dict[str, object]:
+    return {c.column: {"rewritten": c.tally.rewritten, "rows_changed": c.written} for c in report.columns}
