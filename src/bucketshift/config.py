@@ -41,6 +41,7 @@ __all__ = [
     "TransferConfig",
     "load_plan",
     "parse_plan",
+    "split_column_name",
 ]
 
 Access = Literal["public-read", "private"]
@@ -180,6 +181,34 @@ class BucketMapping(_Model):
         return self
 
 
+def split_column_name(text: str) -> list[str]:
+    """`schema.table.column`, each part optionally double-quoted (`""` inside quotes is a quote)."""
+    parts: list[str] = []
+    current, quoted, index = "", False, 0
+    while index < len(text):
+        char = text[index]
+        if quoted:
+            if char == '"' and text[index + 1 : index + 2] == '"':
+                current += '"'
+                index += 1
+            elif char == '"':
+                quoted = False
+            else:
+                current += char
+        elif char == '"':
+            quoted = True
+        elif char == ".":
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+        index += 1
+    if quoted:
+        return []
+    parts.append(current)
+    return parts
+
+
 class DatabaseConfig(_Model):
     """The application's Postgres, whose stored URLs are rewritten."""
 
@@ -198,9 +227,12 @@ class DatabaseConfig(_Model):
     @classmethod
     def _columns(cls, value: list[str]) -> list[str]:
         for item in value:
-            parts = item.split(".")
+            parts = split_column_name(item)
             if len(parts) not in (2, 3) or not all(parts):
-                raise ValueError(f"'{item}' must be written table.column or schema.table.column")
+                raise ValueError(
+                    f"'{item}' must be written table.column or schema.table.column "
+                    '(double-quote a name that holds a dot: "my.table".url)'
+                )
         return value
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from bucketshift.config import split_column_name
 from bucketshift.database.connection import translate
 from bucketshift.errors import ConfigError
 
@@ -115,8 +116,10 @@ def resolve(conn: psycopg.Connection[tuple[object, ...]], names: list[str]) -> l
     """The plan's `columns`, checked against the catalog: each missing or unusable one is one line."""
     out = []
     for name in names:
-        parts = name.split(".")
-        schema, table, column = (["public", *parts] if len(parts) == 2 else parts)[:3]
+        parts = split_column_name(name)
+        if len(parts) not in (2, 3):
+            raise ConfigError(f"database.columns: {name!r} must be written table.column or schema.table.column")
+        schema, table, column = ["public", *parts] if len(parts) == 2 else parts
         try:
             row = conn.execute(
                 _COLUMNS + " AND n.nspname = %s AND c.relname = %s AND a.attname = %s", (schema, table, column)

@@ -99,11 +99,12 @@ def already_reverted(conn: psycopg.Connection[tuple[Any, ...]], run_id: int) -> 
 
 
 def find_run(conn: psycopg.Connection[tuple[Any, ...]], run_id: int | None) -> Run:
-    """The given apply run, or the latest apply not yet reverted."""
+    """The given apply run, or the latest apply that changed something and is not yet reverted."""
     if run_id is None:
         row = conn.execute(
             "SELECT id, kind, reverts, finished_at IS NOT NULL FROM bucketshift.runs r WHERE kind = 'apply' "
             "AND NOT EXISTS (SELECT 1 FROM bucketshift.runs v WHERE v.reverts = r.id AND v.finished_at IS NOT NULL) "
+            "AND EXISTS (SELECT 1 FROM bucketshift.journal j WHERE j.run_id = r.id) "
             "ORDER BY id DESC LIMIT 1"
         ).fetchone()
         if row is None:

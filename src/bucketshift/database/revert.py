@@ -96,7 +96,7 @@ def revert_run(conn: Conn, run_id: int, revert_id: int, *, batch_size: int) -> R
     """Undo the journaled changes of `run_id` under the revert run `revert_id`."""
     report = RevertReport(run_id, revert_id)
     for schema, table, column_name in _groups(conn, run_id):
-        name = f"{schema}.{table}.{column_name}"
+        name = ".".join('"' + part.replace('"', '""') + '"' for part in (schema, table, column_name))
         (column,) = resolve(conn, [name])
         conn.rollback()
         after = 0
