@@ -61,6 +61,7 @@ def _revert_batch(
         "ORDER BY id LIMIT %s",
         (run_id, column.schema, column.table, column.column, after, size),
     )
+    conn.execute("ANALYZE bucketshift_undo")
     last = conn.execute("SELECT max(id), count(*) FROM bucketshift_undo").fetchone()
     if last is None or last[0] is None:
         conn.rollback()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +111,9 @@ def _apply_batch(conn: Conn, column: Column, run_id: int, changes: list[tuple[tu
     ) as copy:
         for key, old_text, new in changes:
             copy.write_row((*key, old_text, new))
+    # Without statistics the planner guesses a large batch and hash-joins it against the whole
+    # table, once per batch; with them it looks each row up by its primary key.
+    conn.execute("ANALYZE bucketshift_batch")
     target = sql.Identifier(column.column)
     match = sql.SQL(" AND ").join(sql.SQL("t.{} = b.{}").format(sql.Identifier(k), name) for k, name, _ in pairs)
     row_key = sql.SQL(", ").join(sql.SQL("{}, b.{}").format(sql.Literal(k), name) for k, name, _ in pairs)
@@ -129,6 +133,17 @@ def _apply_batch(conn: Conn, column: Column, run_id: int, changes: list[tuple[tu
     return count
 
 
+def _apply_and_pause(conn: Conn, column: Column, run_id: int, changes: list[Any], sleep: float) -> int:
+    try:
+        count = _apply_batch(conn, column, run_id, changes)
+    except psycopg.Error as error:
+        conn.rollback()
+        raise translate(error, f"rewrite {column.name}") from None
+    if sleep:
+        time.sleep(sleep)
+    return count
+
+
 def rewrite_column(
     conn: Conn,
     column: Column,
@@ -139,23 +154,36 @@ def rewrite_column(
     batch_size: int,
     sleep: float = 0.0,
     progress: Callable[[int], None] | None = None,
+    writer: Conn | None = None,
 ) -> tuple[Tally, int]:
-    """Plan (run_id None) or apply one column; returns its tally and the rows actually changed."""
+    """Plan (run_id None) or apply one column; returns its tally and the rows actually changed.
+
+    Applying uses a second connection (`writer`) in a worker thread, so the database writes
+    batch N while this thread reads and computes batch N+1 (psycopg waits without the GIL).
+    """
     tally = Tally()
     written = 0
-    for batch in read_batches(conn, column, rewriter, needles, batch_size, tally):
-        if run_id is not None and batch.changes:
-            try:
-                written += _apply_batch(conn, column, run_id, batch.changes)
-            except psycopg.Error as error:
-                conn.rollback()
-                raise translate(error, f"rewrite {column.name}") from None
-            if sleep:
-                time.sleep(sleep)
-        else:
+    if run_id is None:
+        for _ in read_batches(conn, column, rewriter, needles, batch_size, tally):
             conn.rollback()
-        if progress is not None:
-            progress(tally.rows_scanned)
+            if progress is not None:
+                progress(tally.rows_scanned)
+        return tally, 0
+    if writer is None:
+        raise ValueError("applying needs a writer connection")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bucketshift-writer") as pool:
+        pending: Future[int] | None = None
+        for batch in read_batches(conn, column, rewriter, needles, batch_size, tally):
+            conn.rollback()
+            if pending is not None:
+                written += pending.result()
+                pending = None
+            if batch.changes:
+                pending = pool.submit(_apply_and_pause, writer, column, run_id, batch.changes, sleep)
+            if progress is not None:
+                progress(tally.rows_scanned)
+        if pending is not None:
+            written += pending.result()
     return tally, written
 
 

@@ -102,7 +102,7 @@ class Rewriter:
         if mapping.access == "private" and not whole:
             tally.embedded_private += 1
             return None
-        for warning in url.warnings:
+        for warning in url.warnings if url.query or url.fragment or url.transformed else ():
             tally.warnings[warning.split(":")[0].split(" (")[0]] += 1
         tally.rewritten += 1
         return destination_value(url.key, mapping, self.endpoint, private_url_style=self.style)  # type: ignore[arg-type]

@@ -107,7 +107,9 @@ class RewriteRun:
         needles = [storage_base(origin) + "/" for origin in origins]
         report = RewriteReport(self.request.mode)
         self._base = 0
-        with connect(database.dsn.get_secret_value()) as conn:
+        dsn = database.dsn.get_secret_value()
+        with connect(dsn) as conn, connect(dsn) as writer:
+            writer.execute("SET synchronous_commit = off")
             if self.request.mode == "discover":
                 urls = SupabaseURLs(origins)
                 report.discovered = discover(
@@ -131,7 +133,7 @@ class RewriteRun:
                 else:
                     tally, written = rewrite_column(
                         conn, column, rewriter, needles, run_id=report.run_id, batch_size=batch,
-                        sleep=self.request.sleep, progress=self._progress,
+                        sleep=self.request.sleep, progress=self._progress, writer=writer,
                     )  # fmt: skip
                     result = ColumnResult(column.name, column.kind, tally, written)
                 result.seconds = time.monotonic() - started
