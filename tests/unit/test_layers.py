@@ -11,7 +11,7 @@ RANK = {
     "errors": 0,
     "config": 1,
     "stores": 2,
-    "urls": 2,
+    "urls": 1,
     "database": 2,
     "provision": 3,  # above stores (it reads and writes buckets through them), beside engine
     "engine": 3,
