@@ -4,17 +4,14 @@ A small scripted HTTP server plays S3 for these; moto covers everything else."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
 from bucketshift.config import Plan, parse_plan
 from bucketshift.errors import ConfigError
 from bucketshift.operations.provision import plan, provision
+from bucketshift.sandbox.scripted_http import Reply, ScriptedServer, run_scripted_server
 
 LIST_EMPTY = (
     b'<?xml version="1.0" encoding="UTF-8"?><ListAllMyBucketsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
@@ -26,49 +23,13 @@ def error(code: str) -> bytes:
     return f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>m</Message></Error>'.encode()
 
 
-Reply = tuple[int, bytes, dict[str, str]]
-
-
-@dataclass
-class Scripted:
-    url: str = ""
-    script: Callable[[str, str], Reply] = lambda method, path: (500, b"", {})
-    seen: list[tuple[str, str]] = field(default_factory=list)
+Scripted = ScriptedServer
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Scripted]:
-    state = Scripted()
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def answer(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
-            state.seen.append((self.command, self.path))
-            status, body, headers = state.script(self.command, self.path)
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
-        do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = answer
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
+    with run_scripted_server(lambda method, path: Reply(500)) as scripted:
+        yield scripted
 
 
 def one_bucket_plan(url: str) -> Plan:
@@ -90,30 +51,34 @@ access = "private"
     )
 
 
-def writes(seen: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(m, p) for m, p in seen if m not in ("GET", "HEAD")]
+def asked(seen: list[tuple[str, str, dict[str, str]]]) -> list[tuple[str, str]]:
+    return [(m, p) for m, p, _ in seen]
+
+
+def writes(seen: list[tuple[str, str, dict[str, str]]]) -> list[tuple[str, str]]:
+    return [(m, p) for m, p in asked(seen) if m not in ("GET", "HEAD")]
 
 
 def test_403_on_head_bucket_means_someone_elses_bucket(server: Scripted) -> None:
-    server.seen.clear()
-    server.script = lambda method, path: (200, LIST_EMPTY, {}) if path == "/" else (403, b"", {})
+    server.reset()
+    server.script = lambda method, path: Reply(200, LIST_EMPTY) if path == "/" else Reply(403)
     with pytest.raises(ConfigError) as raised:
         provision(one_bucket_plan(server.url))
     assert "buckets[0].destination: bucket taken-videos belongs to another AWS account" in str(raised.value)
-    assert ("HEAD", "/taken-videos") in server.seen
+    assert ("HEAD", "/taken-videos") in asked(server.seen)
     assert writes(server.seen) == []
 
 
 def test_301_on_head_bucket_names_the_region_the_bucket_is_in(server: Scripted) -> None:
-    server.seen.clear()
+    server.reset()
     listing = LIST_EMPTY.replace(
         b"<Buckets></Buckets>", b"<Buckets><Bucket><Name>taken-videos</Name></Bucket></Buckets>"
     )
 
     def script(method: str, path: str) -> Reply:
         if path == "/":
-            return 200, listing, {}
-        return 301, b"", {"x-amz-bucket-region": "eu-west-1"}
+            return Reply(200, listing)
+        return Reply(301, headers={"x-amz-bucket-region": "eu-west-1"})
 
     server.script = script
     with pytest.raises(ConfigError, match="already exists in eu-west-1, not us-east-1; set region to eu-west-1"):
@@ -123,14 +88,14 @@ def test_301_on_head_bucket_names_the_region_the_bucket_is_in(server: Scripted) 
 
 def test_name_taken_between_plan_and_apply_suggests_a_suffix(server: Scripted) -> None:
     """ListBuckets denied (a narrow deployer role) falls back to HeadBucket; CreateBucket then meets 409."""
-    server.seen.clear()
+    server.reset()
 
     def script(method: str, path: str) -> Reply:
         if path == "/":
-            return 403, error("AccessDenied"), {}
+            return Reply(403, error("AccessDenied"))
         if method == "HEAD":
-            return 404, b"", {}
-        return 409, error("BucketAlreadyExists"), {}
+            return Reply(404)
+        return Reply(409, error("BucketAlreadyExists"))
 
     server.script = script
     with pytest.raises(ConfigError) as raised:

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator, Iterator
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -34,6 +31,7 @@ from bucketshift.errors import (
     TooLarge,
     TransientError,
 )
+from bucketshift.sandbox.scripted_http import Reply, ScriptedServer, run_scripted_server
 from bucketshift.sandbox.servers import MotoServer
 from bucketshift.stores._s3_errors import WrongRegion
 from bucketshift.stores.base import SHA256_METADATA
@@ -391,66 +389,19 @@ async def test_registry_builds_the_store(moto: MotoServer) -> None:
 # a scripted S3 stand-in -------------------------------------------------------------------------
 
 
-@dataclass
-class Reply:
-    status: int = 200
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    truncate_to: int | None = None
-
-
-@dataclass
-class FakeS3:
-    """Answers every request with `script(method, path)`; records what was sent."""
-
-    url: str = ""
-    script: Callable[[str, str], Reply] = lambda method, path: Reply(headers={"ETag": '"e"'})
-    seen: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+FakeS3 = ScriptedServer
 
 
 @pytest.fixture(scope="module")
 def fake_server() -> Iterator[FakeS3]:
-    state = FakeS3()
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def answer(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
-            state.seen.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
-            reply = state.script(self.command, self.path)
-            self.send_response(reply.status)
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(reply.body)))
-            if reply.truncate_to is not None:
-                self.send_header("Connection", "close")
-                self.close_connection = True
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(reply.body[: reply.truncate_to] if reply.truncate_to is not None else reply.body)
-
-        do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = answer
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield state
-    server.shutdown()
-    server.server_close()
+    with run_scripted_server(lambda method, path: Reply(headers={"ETag": '"e"'})) as server:
+        yield server
 
 
 @pytest.fixture
 def fake(fake_server: FakeS3) -> FakeS3:
     """The shared scripted server, back to answering 200 and with nothing recorded."""
-    fake_server.script = FakeS3.script
-    fake_server.seen.clear()
+    fake_server.reset()
     return fake_server
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from bucketshift.engine.retry import RetryPolicy, with_retries
-from bucketshift.errors import Retryable
+from bucketshift.errors import BucketNotFound, Retryable
 from bucketshift.stores.base import ListPage, ObjectInfo, ObjectStore
 
-__all__ = ["PageFetcher", "list_all", "list_pages"]
+__all__ = ["PageFetcher", "destination_index", "list_all", "list_pages"]
 
 
 PageFetcher = Callable[[str, str, str | None], Awaitable[ListPage]]
@@ -48,3 +48,13 @@ async def list_pages(
         if page.next_token is None:
             return
         token = page.next_token
+
+
+async def destination_index(
+    dest: ObjectStore, bucket: str, prefix: str, policy: RetryPolicy, *, purpose: str
+) -> dict[str, ObjectInfo]:
+    """Every destination object under `prefix`, by key; a missing bucket says what it blocks."""
+    try:
+        return {info.key: info async for info in list_all(dest, bucket, prefix, policy)}
+    except BucketNotFound:
+        raise BucketNotFound(f"destination bucket {bucket} does not exist; {purpose}", bucket=bucket) from None

@@ -12,10 +12,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from bucketshift.engine.diff import Decision, MappingSpec, classify, source_version
-from bucketshift.engine.listing import list_all
+from bucketshift.engine.diff import MappingSpec, classify, source_version
+from bucketshift.engine.listing import destination_index, list_all
 from bucketshift.engine.manifest import Manifest
 from bucketshift.engine.pacing import TokenBucket
 from bucketshift.engine.retry import RetryPolicy, with_retries
@@ -77,16 +76,6 @@ class _Fatal(Exception):
         self.error = error
 
 
-async def _destination_sizes(dest: ObjectStore, spec: MappingSpec, policy: RetryPolicy) -> dict[str, int]:
-    try:
-        return {info.key: info.size async for info in list_all(dest, spec.dest_bucket, spec.prefix, policy)}
-    except BucketNotFound:
-        raise BucketNotFound(
-            f"destination bucket {spec.dest_bucket} does not exist; create it first (bucketshift provision)",
-            bucket=spec.dest_bucket,
-        ) from None
-
-
 class _MappingRun:
     def __init__(
         self,
@@ -119,20 +108,27 @@ class _MappingRun:
     async def _list(self, queue: asyncio.Queue[ObjectInfo | None], workers: int) -> None:
         try:
             records = self.manifest.records(self.spec.name)
-            dest_sizes: dict[str, int] | None = None
+            dest_index: dict[str, ObjectInfo] | None = None
             if self.options.check_destination:
-                dest_sizes = await _destination_sizes(self.dest, self.spec, self.options.retry)
+                dest_index = await destination_index(
+                    self.dest,
+                    self.spec.dest_bucket,
+                    self.spec.prefix,
+                    self.options.retry,
+                    purpose="create it first (bucketshift provision)",
+                )
             listing = self.listing or list_all(
                 self.source, self.spec.source_bucket, "", self.options.retry, on_retry=self._listing_retried
             )
             async for info in listing:
                 self.stats.listed += 1
                 self.stats.listed_bytes += info.size
+                found = None if dest_index is None else dest_index.get(self.spec.dest_key(info.key))
                 decision = classify(
                     info,
                     records.get(info.key),
-                    dest_size=None if dest_sizes is None else dest_sizes.get(self.spec.dest_key(info.key)),
-                    dest_checked=dest_sizes is not None,
+                    dest_size=None if found is None else found.size,
+                    dest_checked=dest_index is not None,
                     keep_placeholders=self.options.keep_placeholders,
                 )
                 self.stats.decisions[decision] = self.stats.decisions.get(decision, 0) + 1
@@ -250,7 +246,3 @@ async def transfer(
         listing = (listings or {}).get(report.spec.name)
         await _MappingRun(source, dest, report.spec, manifest, options, report, listing).run()
     return out
-
-
-def decision_counts(report: MappingReport) -> dict[str, Any]:
-    return {str(d): report.stats.decisions.get(d, 0) for d in Decision}

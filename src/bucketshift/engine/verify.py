@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from bucketshift.engine.diff import MappingSpec, is_placeholder
-from bucketshift.engine.listing import list_all
+from bucketshift.engine.listing import destination_index, list_all
 from bucketshift.engine.manifest import Manifest, ObjectRecord, State
 from bucketshift.engine.retry import RetryPolicy, with_retries
 from bucketshift.errors import AccessDenied, BucketNotFound, BucketshiftError, NotFound
@@ -86,16 +86,9 @@ class _Verifier:
 
     async def run(self) -> None:
         records = self.manifest.records(self.spec.name)
-        try:
-            dest_index = {
-                info.key: info
-                async for info in list_all(self.dest, self.spec.dest_bucket, self.spec.prefix, self.retry)
-            }
-        except BucketNotFound:
-            raise BucketNotFound(
-                f"destination bucket {self.spec.dest_bucket} does not exist; nothing can verify",
-                bucket=self.spec.dest_bucket,
-            ) from None
+        dest_index = await destination_index(
+            self.dest, self.spec.dest_bucket, self.spec.prefix, self.retry, purpose="nothing can verify"
+        )
         seen: set[str] = set()
         pending: set[asyncio.Task[None]] = set()
         try:

@@ -78,10 +78,11 @@ class CopyRun:
             preview=self.request.dry_run,
             list_from_db=self.request.list_from_db,
         ) as ctx:
+            options = self.options()
             if self.request.reconcile:
-                self.reconciled = await reconcile_buckets(ctx.source, ctx.specs, self.options().retry)
+                self.reconciled = await reconcile_buckets(ctx.source, ctx.specs, options.retry)
             run_id = None if self.request.dry_run else ctx.manifest.start_run(self.request.mode)
-            await transfer(ctx.source, ctx.dest, ctx.specs, ctx.manifest, self.options(), reports=self.reports)
+            await transfer(ctx.source, ctx.dest, ctx.specs, ctx.manifest, options, reports=self.reports)
             if run_id is not None:
                 _finish(ctx.manifest, run_id, self.reports)
         return self.reports

@@ -97,16 +97,16 @@ class RewriteRun:
     request: RewriteRequest
     done_rows: int = 0
     current: str = ""
+    _rows_before: int = field(default=0, init=False, repr=False)
 
     def _progress(self, rows: int) -> None:
-        self.done_rows = self._base + rows
+        self.done_rows = self._rows_before + rows
 
     def run(self) -> RewriteReport:
         database = _database(self.plan)
         origins = _origins(self.plan, database)
         needles = [storage_base(origin) + "/" for origin in origins]
         report = RewriteReport(self.request.mode)
-        self._base = 0
         dsn = database.dsn.get_secret_value()
         with connect(dsn) as conn, connect(dsn) as writer:
             writer.execute("SET synchronous_commit = off")
@@ -137,7 +137,7 @@ class RewriteRun:
                     )  # fmt: skip
                     result = ColumnResult(column.name, column.kind, tally, written)
                 result.seconds = time.monotonic() - started
-                self._base = self.done_rows
+                self._rows_before = self.done_rows
                 report.columns.append(result)
             if report.run_id is not None:
                 journal.finish_run(conn, report.run_id, _summary(report))

@@ -75,6 +75,18 @@ def _stop(proc: subprocess.Popen[Any]) -> None:
             proc.wait(10)
 
 
+@contextlib.contextmanager
+def _child(args: list[str], port: int, log: Path, name: str) -> Iterator[subprocess.Popen[Any]]:
+    """A Python module as a child process logging to `log`, listening on `port`, stopped on exit."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", *args], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_port(port, proc, name, log)
+        yield proc
+    finally:
+        _stop(proc)
+
+
 @dataclass
 class MotoServer:
     """moto's server: S3 and IAM on one port, path-style addressing."""
@@ -96,19 +108,9 @@ class MotoServer:
 def run_moto(workdir: Path | None = None) -> Iterator[MotoServer]:
     """moto's server in its own process (it is CPU-heavy and holds its own GIL)."""
     port = free_port()
-    logdir = Path(workdir or tempfile.mkdtemp(prefix="bucketshift-moto-"))
-    log = logdir / "moto.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_for_port(port, proc, "moto server", log)
+    log = Path(workdir or tempfile.mkdtemp(prefix="bucketshift-moto-")) / "moto.log"
+    with _child(["moto.server", "-H", LOOPBACK, "-p", str(port)], port, log, "moto server") as proc:
         yield MotoServer(port, proc)
-    finally:
-        _stop(proc)
 
 
 @dataclass
@@ -158,39 +160,22 @@ def run_emulator(
     data = Path(data_dir or tempfile.mkdtemp(prefix="bucketshift-emulator-"))
     data.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    log = data / "emulator.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bucketshift.sandbox.supabase",
-                "--host",
-                LOOPBACK,
-                "--port",
-                str(port),
-                "--data",
-                str(data),
-                *(["--catalog-dsn", catalog_dsn] if catalog_dsn is not None else []),
-                *(extra_args or []),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
+    args = ["bucketshift.sandbox.supabase", "--host", LOOPBACK, "--port", str(port), "--data", str(data)]
+    args += ["--catalog-dsn", catalog_dsn] if catalog_dsn is not None else []
+    args += extra_args or []
+    with _child(args, port, data / "emulator.log", "Supabase Storage emulator") as proc:
+        server = EmulatorServer(
+            port=port,
+            proc=proc,
+            data_dir=data,
+            service_role_key=keys.service_role_key(keys.DEFAULT_JWT_SECRET),
+            anon_key=keys.anon_key(keys.DEFAULT_JWT_SECRET),
+            secret_key=keys.DEFAULT_SECRET_KEY,
         )
-    server = EmulatorServer(
-        port=port,
-        proc=proc,
-        data_dir=data,
-        service_role_key=keys.service_role_key(keys.DEFAULT_JWT_SECRET),
-        anon_key=keys.anon_key(keys.DEFAULT_JWT_SECRET),
-        secret_key=keys.DEFAULT_SECRET_KEY,
-    )
-    try:
-        _wait_for_port(port, proc, "Supabase Storage emulator", log)
-        yield server
-    finally:
-        server._client.close()
-        _stop(proc)
+        try:
+            yield server
+        finally:
+            server._client.close()
 
 
 @dataclass
@@ -217,31 +202,11 @@ def run_s3_fault_proxy(
     upstream: str, *, slowdown_rate: float, seed: int = 1, workdir: Path | None = None
 ) -> Iterator[ProxyServer]:
     port = free_port()
-    logdir = Path(workdir or tempfile.mkdtemp(prefix="bucketshift-proxy-"))
-    log = logdir / "s3-proxy.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bucketshift.sandbox.s3_fault_proxy",
-                "--port",
-                str(port),
-                "--upstream",
-                upstream,
-                "--slowdown-rate",
-                str(slowdown_rate),
-                "--seed",
-                str(seed),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_for_port(port, proc, "S3 fault proxy", log)
+    log = Path(workdir or tempfile.mkdtemp(prefix="bucketshift-proxy-")) / "s3-proxy.log"
+    args = ["bucketshift.sandbox.s3_fault_proxy", "--port", str(port), "--upstream", upstream]
+    args += ["--slowdown-rate", str(slowdown_rate), "--seed", str(seed)]
+    with _child(args, port, log, "S3 fault proxy") as proc:
         yield ProxyServer(port, proc)
-    finally:
-        _stop(proc)
 
 
 def pg_bin(name: str, *, path: str | None = None, search_root: Path = Path("/usr/lib/postgresql")) -> str:

@@ -15,17 +15,12 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar
 
-from bucketshift.errors import TransientError
 from bucketshift.stores._s3_errors import from_botocore
-from bucketshift.stores.base import ObjectInfo, ObjectReader, split_sha256
+from bucketshift.stores.base import ObjectInfo, ObjectReader, short_body, split_sha256, strip_etag
 
 __all__ = ["BotoReader", "head", "info_from_response", "open_reader", "put_multipart", "put_single", "sha256_of"]
 
 T = TypeVar("T")
-
-
-def _strip_etag(etag: str | None) -> str | None:
-    return etag.strip('"') or None if etag else None
 
 
 def sha256_of(response: Mapping[str, Any]) -> str | None:
@@ -54,7 +49,7 @@ def info_from_response(key: str, response: Mapping[str, Any]) -> ObjectInfo:
     return ObjectInfo(
         key=key,
         size=int(response.get("ContentLength") or 0),
-        etag=_strip_etag(response.get("ETag")),
+        etag=strip_etag(response.get("ETag")),
         last_modified=response.get("LastModified"),
         content_type=response.get("ContentType"),
         cache_control=response.get("CacheControl"),
@@ -95,12 +90,7 @@ class BotoReader(ObjectReader):
             received += len(chunk)
             yield chunk
         if received != self.info.size:
-            raise TransientError(
-                f"read object {self.info.key!r} in bucket {self._bucket}: the body ended after {received} "
-                f"of {self.info.size} bytes",
-                bucket=self._bucket,
-                key=self.info.key,
-            )
+            raise short_body(self._bucket, self.info.key, received, self.info.size)
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._stream.close)
@@ -139,7 +129,7 @@ async def put_single(
         args["ChecksumAlgorithm"] = "SHA256"
         args["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(sha256_hex)).decode()
     response = await _call("write", bucket, key, client.put_object, Bucket=bucket, Key=key, Body=data, **args)
-    return _strip_etag(response.get("ETag"))
+    return strip_etag(response.get("ETag"))
 
 
 async def _parts(chunks: AsyncIterator[bytes], part_size: int) -> AsyncIterator[bytes]:
@@ -221,7 +211,7 @@ async def put_multipart(
             task.cancel()
         await asyncio.shield(_abort(client, bucket, key, upload_id, in_flight))
         raise
-    return _strip_etag(response.get("ETag"))
+    return strip_etag(response.get("ETag"))
 
 
 async def _abort(client: Any, bucket: str, key: str, upload_id: str, in_flight: set[asyncio.Task[Any]]) -> None:

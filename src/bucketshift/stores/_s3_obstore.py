@@ -13,9 +13,8 @@ from typing import Any
 
 from obstore.exceptions import BaseError
 
-from bucketshift.errors import TransientError
 from bucketshift.stores._s3_errors import from_obstore
-from bucketshift.stores.base import ObjectInfo, ObjectReader, split_sha256
+from bucketshift.stores.base import ObjectInfo, ObjectReader, short_body, split_sha256, strip_etag
 
 __all__ = [
     "ERRORS",
@@ -58,17 +57,13 @@ def attributes_for(content_type: str, cache_control: str | None, metadata: Mappi
     return attributes
 
 
-def _strip_etag(etag: str | None) -> str | None:
-    return etag.strip('"') or None if etag else None
-
-
 def info_from_result(key: str, meta: Mapping[str, Any], attributes: Mapping[str, str]) -> ObjectInfo:
     """An ObjectInfo from a GET or HEAD answer (standard headers come back capitalized)."""
     metadata, sha256 = split_sha256({k.lower(): v for k, v in attributes.items() if k not in _STANDARD_NAMES})
     return ObjectInfo(
         key=key,
         size=int(meta["size"]),
-        etag=_strip_etag(meta.get("e_tag")),
+        etag=strip_etag(meta.get("e_tag")),
         last_modified=meta.get("last_modified"),
         content_type=attributes.get("Content-Type"),
         cache_control=attributes.get("Cache-Control"),
@@ -118,9 +113,4 @@ class ObstoreReader(ObjectReader):
             received += len(chunk)
             yield chunk
         if received != self.info.size:
-            raise TransientError(
-                f"read object {self.info.key!r} in bucket {self._bucket}: the body ended after {received} "
-                f"of {self.info.size} bytes",
-                bucket=self._bucket,
-                key=self.info.key,
-            )
+            raise short_body(self._bucket, self.info.key, received, self.info.size)

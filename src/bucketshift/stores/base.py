@@ -17,6 +17,8 @@ from datetime import datetime
 from types import MappingProxyType, TracebackType
 from typing import ClassVar, Protocol, runtime_checkable
 
+from bucketshift.errors import TransientError
+
 __all__ = [
     "PLACEHOLDER_NAME",
     "SHA256_METADATA",
@@ -29,7 +31,9 @@ __all__ = [
     "ObjectStore",
     "Sha256Counter",
     "aiter_body",
+    "short_body",
     "split_sha256",
+    "strip_etag",
 ]
 
 PLACEHOLDER_NAME = ".emptyFolderPlaceholder"
@@ -43,6 +47,25 @@ user metadata."""
 
 Body = bytes | AsyncIterable[bytes]
 """What `put` accepts: a whole small body, or a stream of chunks for anything large."""
+
+
+def strip_etag(etag: str | None) -> str | None:
+    """An ETag without its quotes or weak `W/` mark, as stores and the manifest compare them."""
+    if not etag:
+        return None
+    etag = etag.strip()
+    if etag.startswith("W/"):
+        etag = etag[2:]
+    return etag.strip('"') or None
+
+
+def short_body(bucket: str, key: str, received: int, expected: int) -> TransientError:
+    """The error for a body that ended before its Content-Length: a retry may get it whole."""
+    return TransientError(
+        f"read object {key!r} in bucket {bucket}: the body ended after {received} of {expected} bytes",
+        bucket=bucket,
+        key=key,
+    )
 
 
 def split_sha256(metadata: Mapping[str, str]) -> tuple[dict[str, str], str | None]:

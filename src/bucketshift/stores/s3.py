@@ -58,6 +58,7 @@ from bucketshift.stores.base import (
     ObjectStore,
     Sha256Counter,
     aiter_body,
+    strip_etag,
 )
 from bucketshift.stores.registry import register
 
@@ -70,10 +71,6 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _READ_CHUNK = MiB
 _CREDENTIAL_TTL = timedelta(minutes=5)
 """Shorter than botocore's 10-minute mandatory refresh window, so handed-out keys never expire."""
-
-
-def _strip_etag(etag: str | None) -> str | None:
-    return etag.strip('"') or None if etag else None
 
 
 def _keep_dots(segment: str) -> str:
@@ -374,7 +371,7 @@ class S3Store(ObjectStore):
             ObjectInfo(
                 key=entry["Key"],
                 size=int(entry.get("Size") or 0),
-                etag=_strip_etag(entry.get("ETag")),
+                etag=strip_etag(entry.get("ETag")),
                 last_modified=entry.get("LastModified"),
             )
             for entry in page.get("Contents", ())
@@ -537,7 +534,7 @@ class S3Store(ObjectStore):
             mode="overwrite" if overwrite else "create",
             use_multipart=False,
         )
-        return _strip_etag(result.get("e_tag"))
+        return strip_etag(result.get("e_tag"))
 
     async def _obstore_multipart(
         self,
@@ -566,7 +563,7 @@ class S3Store(ObjectStore):
         except BaseException:
             await asyncio.shield(self._abort_uploads(bucket, key))
             raise
-        return _strip_etag(result.get("e_tag"))
+        return strip_etag(result.get("e_tag"))
 
     async def _abort_uploads(self, bucket: str, key: str) -> None:
         """Abort the unfinished uploads of exactly this key (the engine writes a key from one worker)."""

@@ -12,7 +12,6 @@ import base64
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -30,6 +29,7 @@ from bucketshift.stores._supabase_http import (
     transport_error,
     url,
 )
+from bucketshift.stores._supabase_rows import info_from_metadata, parse_time, user_metadata
 from bucketshift.stores.base import (
     Body,
     BucketInfo,
@@ -39,6 +39,8 @@ from bucketshift.stores.base import (
     ObjectStore,
     Sha256Counter,
     aiter_body,
+    short_body,
+    strip_etag,
 )
 from bucketshift.stores.registry import register
 from bucketshift.stores.supabase_catalog import StorageCatalog
@@ -62,47 +64,6 @@ def _path(key: str) -> str:
     return quote(key, safe="/")
 
 
-def _strip_etag(etag: str | None) -> str | None:
-    if not etag:
-        return None
-    etag = etag.strip()
-    if etag.startswith("W/"):
-        etag = etag[2:]
-    return etag.strip('"') or None
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            from email.utils import parsedate_to_datetime
-
-            return parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-
-
-def _user_metadata(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict):
-        return {}
-    return {str(k).lower(): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
-
-
-def _info_from_metadata(key: str, metadata: Mapping[str, Any], updated_at: Any = None) -> ObjectInfo:
-    size = metadata.get("size", metadata.get("contentLength", 0))
-    return ObjectInfo(
-        key=key,
-        size=int(size or 0),
-        etag=_strip_etag(metadata.get("eTag")),
-        last_modified=_parse_time(metadata.get("lastModified")) or _parse_time(updated_at),
-        content_type=metadata.get("mimetype"),
-        cache_control=metadata.get("cacheControl"),
-    )
-
-
 class _HttpReader(ObjectReader):
     def __init__(self, info: ObjectInfo, response: aiohttp.ClientResponse, bucket: str, expected: int | None) -> None:
         self.info = info
@@ -120,11 +81,7 @@ class _HttpReader(ObjectReader):
         except NETWORK_ERRORS as exc:
             raise transport_error(exc, self._bucket, self.info.key) from None
         if self._expected is not None and received != self._expected:
-            raise TransientError(
-                f"truncated body for {self._bucket}/{self.info.key}: {received} of {self._expected} bytes",
-                bucket=self._bucket,
-                key=self.info.key,
-            )
+            raise short_body(self._bucket, self.info.key, received, self._expected)
         self.complete = True
 
 
@@ -279,7 +236,7 @@ class SupabaseStore(ObjectStore):
             key = item.get("key") or item.get("name")
             if not key or (item.get("metadata") is None and item.get("id") is None):
                 continue
-            infos.append(_info_from_metadata(key, item.get("metadata") or {}, item.get("updated_at")))
+            infos.append(info_from_metadata(key, item.get("metadata") or {}, item.get("updated_at")))
         cursor = page.get("nextCursor")
         more = bool(page.get("hasNext")) and bool(cursor)
         return ListPage(infos, json.dumps({"v2": cursor}) if more else None)
@@ -306,7 +263,7 @@ class SupabaseStore(ObjectStore):
             if item.get("id") is None and item.get("metadata") is None:
                 stack.append([folder + name + "/", 0, ""])
             else:
-                infos.append(_info_from_metadata(folder + name, item.get("metadata") or {}, item.get("updated_at")))
+                infos.append(info_from_metadata(folder + name, item.get("metadata") or {}, item.get("updated_at")))
         return ListPage(infos, json.dumps({"legacy": stack}) if stack else None)
 
     async def head(self, bucket: str, key: str) -> ObjectInfo:
@@ -317,11 +274,11 @@ class SupabaseStore(ObjectStore):
         return ObjectInfo(
             key=key,
             size=int(item.get("size") or 0),
-            etag=_strip_etag(item.get("etag")),
-            last_modified=_parse_time(item.get("last_modified")) or _parse_time(item.get("updated_at")),
+            etag=strip_etag(item.get("etag")),
+            last_modified=parse_time(item.get("last_modified")) or parse_time(item.get("updated_at")),
             content_type=item.get("content_type"),
             cache_control=item.get("cache_control"),
-            metadata=_user_metadata(item.get("metadata")),
+            metadata=user_metadata(item.get("metadata")),
         )
 
     @asynccontextmanager
@@ -344,8 +301,8 @@ class SupabaseStore(ObjectStore):
             info = ObjectInfo(
                 key=key,
                 size=int(length or 0),
-                etag=_strip_etag(headers.get("etag")),
-                last_modified=_parse_time(headers.get("last-modified")),
+                etag=strip_etag(headers.get("etag")),
+                last_modified=parse_time(headers.get("last-modified")),
                 content_type=headers.get("content-type"),
                 cache_control=headers.get("cache-control"),
             )

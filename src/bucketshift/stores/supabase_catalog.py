@@ -7,15 +7,14 @@ against.  Read-only: this module never writes to the project's database.
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from bucketshift.errors import AccessDenied, BucketNotFound, ConfigError, StoreError, TransientError
-from bucketshift.stores.base import ListPage, ObjectInfo
+from bucketshift.stores._supabase_rows import info_from_metadata
+from bucketshift.stores.base import ListPage
 
 __all__ = ["StorageCatalog"]
 
@@ -38,25 +37,6 @@ def _translate(error: psycopg.Error, what: str) -> StoreError:
     if isinstance(error, psycopg.OperationalError):
         return TransientError(f"database connection failed while {what}: {type(error).__name__}")
     return StoreError(f"database error while {what}: {type(error).__name__}")
-
-
-def _info(name: str, metadata: Any, user_metadata: Any, updated_at: datetime | None) -> ObjectInfo:
-    meta = metadata if isinstance(metadata, dict) else {}
-    modified = meta.get("lastModified")
-    try:
-        last = datetime.fromisoformat(modified.replace("Z", "+00:00")) if isinstance(modified, str) else None
-    except ValueError:
-        last = None
-    user = user_metadata if isinstance(user_metadata, dict) else {}
-    return ObjectInfo(
-        key=name,
-        size=int(meta.get("size") or meta.get("contentLength") or 0),
-        etag=(meta.get("eTag") or "").strip('"') or None,
-        last_modified=last or updated_at,
-        content_type=meta.get("mimetype"),
-        cache_control=meta.get("cacheControl"),
-        metadata={str(k).lower(): v if isinstance(v, str) else json.dumps(v) for k, v in user.items()},
-    )
 
 
 class StorageCatalog:
@@ -104,7 +84,7 @@ class StorageCatalog:
         except psycopg.Error as error:
             await self._reset()
             raise _translate(error, f"listing bucket {bucket}") from None
-        infos = [_info(*row) for row in rows]
+        infos = [info_from_metadata(name, meta, updated, user) for name, meta, user, updated in rows]
         if len(rows) < BATCH:
             await self._close_cursor()
             return ListPage(infos, None)

@@ -291,7 +291,8 @@ def _integrity(exc: sqlite3.IntegrityError) -> Exception:
     return CatalogConflict(str(exc))
 
 
-def _like_escape(text: str) -> str:
+def like_escape(text: str) -> str:
+    """A LIKE pattern matching `text` literally (backslash is the escape character)."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -342,7 +343,7 @@ class SqliteCatalog(Catalog):
         params: list[Any] = []
         if search:
             sql += " WHERE name LIKE ? ESCAPE '\\'"
-            params.append(f"%{_like_escape(search)}%")
+            params.append(f"%{like_escape(search)}%")
         if sort_column in BUCKET_SORT_COLUMNS:
             direction = "DESC" if (sort_order or "").lower() == "desc" else "ASC"
             sql += f" ORDER BY {sort_column} {direction}"

@@ -122,6 +122,20 @@ def _last_modified(row: ObjectRow) -> str | None:
         return None
 
 
+def _sort_by(body: dict[str, Any], columns: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """The `sortBy` of a list body, checked as the server's JSON schema does."""
+    sort_by = body.get("sortBy") or {}
+    if not isinstance(sort_by, dict):
+        raise invalid_request("body/sortBy must be object")
+    column = sort_by.get("column")
+    if sort_by and column not in columns:
+        raise invalid_request("body/sortBy/column must be equal to one of the allowed values")
+    order = sort_by.get("order")
+    if order is not None and order not in ("asc", "desc"):
+        raise invalid_request("body/sortBy/order must be equal to one of the allowed values")
+    return column, order
+
+
 class ObjectRoutes:
     """Every ``/object`` route; one instance per emulator."""
 
@@ -319,15 +333,7 @@ class ObjectRoutes:
         limit = optional_int(body, "limit", minimum=1)
         offset = optional_int(body, "offset", minimum=0)
         search = optional_str(body, "search") or ""
-        sort_by = body.get("sortBy") or {}
-        if not isinstance(sort_by, dict):
-            raise invalid_request("body/sortBy must be object")
-        column = sort_by.get("column")
-        if sort_by and column not in ("name", "updated_at", "created_at", "last_accessed_at"):
-            raise invalid_request("body/sortBy/column must be equal to one of the allowed values")
-        order = sort_by.get("order")
-        if order is not None and order not in ("asc", "desc"):
-            raise invalid_request("body/sortBy/order must be equal to one of the allowed values")
+        column, order = _sort_by(body, ("name", "updated_at", "created_at", "last_accessed_at"))
         must_be_valid_bucket_name(bucket_id)
         if not caller.bypasses_rls:
             return JSONResponse([])
@@ -357,15 +363,7 @@ class ObjectRoutes:
         limit = optional_int(body, "limit", minimum=1)
         cursor = optional_str(body, "cursor")
         with_delimiter = optional_bool(body, "with_delimiter") or False
-        sort_by = body.get("sortBy") or {}
-        if not isinstance(sort_by, dict):
-            raise invalid_request("body/sortBy must be object")
-        column = sort_by.get("column")
-        if sort_by and column not in ("name", "updated_at", "created_at"):
-            raise invalid_request("body/sortBy/column must be equal to one of the allowed values")
-        order = sort_by.get("order")
-        if order is not None and order not in ("asc", "desc"):
-            raise invalid_request("body/sortBy/order must be equal to one of the allowed values")
+        column, order = _sort_by(body, ("name", "updated_at", "created_at"))
         must_be_valid_bucket_name(bucket_id)
         if not caller.bypasses_rls:
             return JSONResponse({"hasNext": False, "folders": [], "objects": []})

@@ -37,6 +37,7 @@ from bucketshift.sandbox.supabase.catalog import (
     CatalogMissingBucket,
     ObjectRow,
     iso_timestamp,
+    like_escape,
     successor,
 )
 
@@ -191,10 +192,6 @@ def _bucket_row(row: DictRow) -> BucketRow:
     )
 
 
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 Connection = psycopg.AsyncConnection[DictRow]
 
 
@@ -321,7 +318,7 @@ class PostgresCatalog(Catalog):
         params: list[Any] = []
         if search:
             sql += " WHERE name COLLATE \"C\" ILIKE %s ESCAPE '\\'"
-            params.append(f"%{_like_escape(search)}%")
+            params.append(f"%{like_escape(search)}%")
         if sort_column in BUCKET_SORT_COLUMNS:
             direction = "DESC" if (sort_order or "").lower() == "desc" else "ASC"
             collate = ' COLLATE "C"' if sort_column in _TEXT_COLUMNS else ""
