@@ -56,13 +56,16 @@ __all__ = [
     "SupabaseURL",
     "SupabaseURLs",
     "URLMatch",
+    "aws_domain",
     "build_supabase_url",
     "destination_value",
     "encode_key",
     "find_supabase_urls",
+    "keep_dots",
     "parse_s3_url",
     "parse_supabase_url",
     "replace_supabase_urls",
+    "s3_bucket_base",
     "s3_public_url",
     "s3_uri",
     "source_key",
@@ -482,7 +485,8 @@ _UNRESERVED_PATH = re.compile(r"[A-Za-z0-9_.~/-]*")
 _DOT_SEGMENT = re.compile(r"(?:^|/)\.\.?(?:/|$)")
 
 
-def _keep_dots(segment: str) -> str:
+def keep_dots(segment: str) -> str:
+    """A `.` or `..` path segment as `%2E`, which HTTP clients would otherwise fold away."""
     return segment.replace(".", "%2E") if segment in (".", "..") else segment
 
 
@@ -494,10 +498,11 @@ def encode_key(key: str) -> str:
     """
     if _UNRESERVED_PATH.fullmatch(key) and not _DOT_SEGMENT.search(key):
         return key
-    return "/".join(_keep_dots(quote(segment, safe="")) for segment in key.split("/"))
+    return "/".join(keep_dots(quote(segment, safe="")) for segment in key.split("/"))
 
 
-def _aws_domain(region: str) -> str:
+def aws_domain(region: str) -> str:
+    """AWS's domain for a region (China's partition has its own)."""
     return "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
 
 
@@ -507,29 +512,34 @@ def _virtual(endpoint: S3EndpointLike, bucket: str) -> bool:
     return endpoint.addressing_style == "virtual"
 
 
-def s3_public_url(endpoint: S3EndpointLike, bucket: str, key: str) -> str:
-    """The anonymous URL of an object, as `S3Store.public_url` builds it.
+def s3_bucket_base(endpoint: S3EndpointLike, bucket: str) -> tuple[str, bool]:
+    """Where `bucket` is addressed, and whether the bucket is in the host name (virtual-hosted).
 
-    Under `public_base_url` (`BASE/BUCKET/KEY`) when set; on AWS virtual-hosted in the regional
-    form for every region, us-east-1 included (`https://BUCKET.s3.REGION.amazonaws.com/KEY`),
-    path-style when the bucket name has a dot (TLS wildcard certificates do not cover it);
-    path-style on a custom endpoint (`ENDPOINT/BUCKET/KEY`) unless `addressing_style` says
-    virtual.
+    On AWS virtual-hosted in the regional form for every region, us-east-1 included, path-style
+    when the bucket name has a dot (TLS wildcard certificates do not cover it); path-style on a
+    custom endpoint unless `addressing_style` says virtual.
     """
-    path = encode_key(key)
-    if endpoint.public_base_url:
-        return f"{endpoint.public_base_url.rstrip('/')}/{quote(bucket, safe='')}/{path}"
     virtual = _virtual(endpoint, bucket)
     if endpoint.endpoint_url:
         base = endpoint.endpoint_url.rstrip("/")
         if not virtual:
-            return f"{base}/{bucket}/{path}"
+            return base, False
         parts = urlsplit(base)
-        return f"{parts.scheme}://{bucket}.{parts.netloc}{parts.path}/{path}"
-    domain = _aws_domain(endpoint.region)
+        return f"{parts.scheme}://{bucket}.{parts.netloc}{parts.path}", True
+    domain = aws_domain(endpoint.region)
     if virtual:
-        return f"https://{bucket}.s3.{endpoint.region}.{domain}/{path}"
-    return f"https://s3.{endpoint.region}.{domain}/{bucket}/{path}"
+        return f"https://{bucket}.s3.{endpoint.region}.{domain}", True
+    return f"https://s3.{endpoint.region}.{domain}", False
+
+
+def s3_public_url(endpoint: S3EndpointLike, bucket: str, key: str) -> str:
+    """The anonymous URL of an object: under `public_base_url` (`BASE/BUCKET/KEY`) when set,
+    else at the bucket's address (`s3_bucket_base`), the key encoded by `encode_key`."""
+    path = encode_key(key)
+    if endpoint.public_base_url:
+        return f"{endpoint.public_base_url.rstrip('/')}/{quote(bucket, safe='')}/{path}"
+    base, virtual = s3_bucket_base(endpoint, bucket)
+    return f"{base}/{path}" if virtual else f"{base}/{bucket}/{path}"
 
 
 def s3_uri(bucket: str, key: str) -> str:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 import obstore
@@ -61,6 +61,7 @@ from bucketshift.stores.base import (
     strip_etag,
 )
 from bucketshift.stores.registry import register
+from bucketshift.urls import keep_dots, s3_bucket_base, s3_public_url
 
 __all__ = ["S3Store", "obstore_can_hold"]
 
@@ -71,15 +72,6 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _READ_CHUNK = MiB
 _CREDENTIAL_TTL = timedelta(minutes=5)
 """Shorter than botocore's 10-minute mandatory refresh window, so handed-out keys never expire."""
-
-
-def _keep_dots(segment: str) -> str:
-    """Encode a `.` or `..` path segment, which HTTP clients would otherwise fold away."""
-    return segment.replace(".", "%2E") if segment in (".", "..") else segment
-
-
-def _aws_domain(region: str) -> str:
-    return "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
 
 
 class _Source:
@@ -204,24 +196,9 @@ class S3Store(ObjectStore):
         )
         return self._session.client("s3", endpoint_url=self.endpoint.endpoint_url, config=config)
 
-    def _virtual(self, bucket: str) -> bool:
-        style = self.endpoint.addressing_style
-        if style == "auto":
-            return not self._custom and "." not in bucket
-        return style == "virtual"
-
     def _base_url(self, bucket: str) -> tuple[str, bool]:
         """The endpoint to address `bucket` at, and whether the bucket is in its host name."""
-        virtual = self._virtual(bucket)
-        if self.endpoint.endpoint_url:
-            if not virtual:
-                return self.endpoint.endpoint_url, False
-            parts = urlsplit(self.endpoint.endpoint_url)
-            return f"{parts.scheme}://{bucket}.{parts.netloc}{parts.path}", True
-        domain = _aws_domain(self.region)
-        if virtual:
-            return f"https://{bucket}.s3.{self.region}.{domain}", True
-        return f"https://s3.{self.region}.{domain}", False
+        return s3_bucket_base(self.endpoint, bucket)
 
     async def _provider(self) -> Any:
         if self._credentials is None:
@@ -605,18 +582,8 @@ class S3Store(ObjectStore):
     # URLs -------------------------------------------------------------------------------------
 
     def public_url(self, bucket: str, key: str) -> str:
-        """Virtual-hosted on AWS, path-style on a custom endpoint, or under `public_base_url`.
-
-        The key is percent-encoded per segment, keeping `/`; `.` and `..` segments are encoded
-        too, so that no HTTP client folds them away.
-        """
-        path = "/".join(_keep_dots(quote(segment, safe="")) for segment in key.split("/"))
-        if self.endpoint.public_base_url:
-            return f"{self.endpoint.public_base_url}/{quote(bucket, safe='')}/{path}"
-        base, virtual = self._base_url(bucket)
-        if virtual:
-            return f"{base}/{path}"
-        return f"{base}/{bucket}/{path}"
+        """Virtual-hosted on AWS, path-style on a custom endpoint, or under `public_base_url`."""
+        return s3_public_url(self.endpoint, bucket, key)
 
     async def signed_url(self, bucket: str, key: str, expires_in: int = 3600) -> str:
         """A SigV4 presigned GET (boto3 signs any key, including those obstore cannot hold).
@@ -637,7 +604,7 @@ class S3Store(ObjectStore):
             ExpiresIn=expires_in,
         )
         parts = urlsplit(url)
-        return urlunsplit(parts._replace(path="/".join(_keep_dots(s) for s in parts.path.split("/"))))
+        return urlunsplit(parts._replace(path="/".join(keep_dots(s) for s in parts.path.split("/"))))
 
 
 @register("s3")
