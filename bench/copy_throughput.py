@@ -16,12 +16,14 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bucketshift import eventloop
 from bucketshift.config import S3Endpoint, SupabaseEndpoint
 from bucketshift.sandbox.seed import large_body
 from bucketshift.sandbox.servers import run_emulator, run_moto
@@ -77,6 +79,26 @@ async def _seed_large(url: str, key: str, bucket: str, size: int) -> None:
     async with open_store(SupabaseEndpoint(type="supabase", url=url, key=key)) as store:
         await store.create_bucket(bucket)
         await store.put(bucket, "videos/large.mp4", large_body(size), size=size, content_type="video/mp4")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """A server process's CPU seconds so far (user + system, from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class ServerCPU:
+    """CPU milliseconds per object the emulator and moto spend in one phase."""
+
+    def __init__(self, emulator: int, moto: int) -> None:
+        self.pids = {"emulator": emulator, "moto": moto}
+        self.start = {name: _cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def per_object(self, objects: int) -> dict[str, float]:
+        return {
+            f"{name}_cpu_ms_per_object": round((_cpu_seconds(pid) - self.start[name]) * 1000 / max(objects, 1), 2)
+            for name, pid in self.pids.items()
+        }
 
 
 def _timed_child(args: list[str], limit: float) -> tuple[dict, float, float, int]:
@@ -142,10 +164,10 @@ def child_main(argv: list[str]) -> None:
     mode = argv[0]
     if mode == "get":
         url, key, bucket, n, c = argv[1], argv[2], argv[3], int(argv[4]), int(argv[5])
-        print(json.dumps(asyncio.run(raw_get(url, key, bucket, n, c))))
+        print(json.dumps(eventloop.run(raw_get(url, key, bucket, n, c))))
     elif mode == "put":
         endpoint, bucket, n, size, c = argv[1], argv[2], int(argv[3]), int(argv[4]), int(argv[5])
-        print(json.dumps(asyncio.run(raw_put(endpoint, bucket, n, size, c))))
+        print(json.dumps(eventloop.run(raw_put(endpoint, bucket, n, size, c))))
 
 
 def main() -> None:
@@ -173,6 +195,19 @@ def main() -> None:
         "cpus": os.cpu_count(),
     }
     work = Path(tempfile.mkdtemp(prefix="bucketshift-bench-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
+    try:
+        _run(a, result, work, me, exe)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(text + "\n", encoding="utf-8")
+
+
+def _run(a: argparse.Namespace, result: dict, work: Path, me: list[str], exe: str) -> None:
+    """The phases, servers in `work` (removed afterwards: the objects fill /dev/shm)."""
     with run_emulator(work / "emulator") as emulator, run_moto(work) as moto:
         key = emulator.service_role_key
         t0 = time.perf_counter()
@@ -181,12 +216,16 @@ def main() -> None:
         emulator.settings(latency_ms=a.latency_ms)
         sample = min(a.raw_sample, a.objects)
 
+        servers = ServerCPU(emulator.proc.pid, moto.proc.pid)
         got, _, get_cpu, _ = _timed_child(
             [*me, "get", emulator.url, key, "bench-src", str(sample), str(a.concurrency)], 1800
         )
+        get_servers = servers.per_object(got["objects"])
+        servers = ServerCPU(emulator.proc.pid, moto.proc.pid)
         put, _, put_cpu, _ = _timed_child(
             [*me, "put", moto.endpoint_url, "bench-raw", str(sample), str(a.size), str(a.concurrency)], 1800
         )
+        put_servers = servers.per_object(put["objects"])
         raw_get_rate = got["objects"] / got["seconds"]
         raw_put_rate = put["objects"] / put["seconds"]
         combined = 1 / (1 / raw_get_rate + 1 / raw_put_rate)
@@ -209,6 +248,7 @@ def main() -> None:
             encoding="utf-8",
         )
         emulator.reset_stats()
+        servers = ServerCPU(emulator.proc.pid, moto.proc.pid)
         summary, wall, cpu, rss = _timed_child([exe, "copy", "--config", str(plan), "--json"], 3600)
         copied = sum(b["copied"] for b in summary["buckets"])
         failed = sum(b["failed"] for b in summary["buckets"])
@@ -230,6 +270,9 @@ def main() -> None:
                 "copy_cpu_seconds": round(cpu, 1),
                 "copy_cpu_ms_per_object": round(cpu * 1000 / max(copied, 1), 2),
                 "copy_peak_rss_mb": round(rss / MB, 1),
+                "servers_during_raw_get": get_servers,
+                "servers_during_raw_put": put_servers,
+                "servers_during_copy": servers.per_object(copied),
                 "source_requests": emulator.stats().get("by_route", {}),
             }
         )
@@ -263,11 +306,6 @@ def main() -> None:
                 "cpu_seconds": round(cpu, 1),
                 "peak_rss_mb": round(rss / MB, 1),
             }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(text + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import time
@@ -11,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bucketshift import __version__
+from bucketshift import __version__, eventloop
 from bucketshift.cli import render
 from bucketshift.cli.progress import Row, live
 from bucketshift.cli.provision_commands import register, run_posture
@@ -82,7 +81,7 @@ def main(
 @app.command()
 def check(config: ConfigOption = DEFAULT_PLAN, json_output: JsonOption = False) -> None:
     """Validate the plan file and reach both sides; nothing is changed."""
-    result = asyncio.run(check_op(load_plan(config)))
+    result = eventloop.run(check_op(load_plan(config)))
     render.emit_json(result) if json_output else render.check(result)
     if not result.ok:
         raise typer.Exit(EXIT_FAILURES)
@@ -99,7 +98,7 @@ def ls(
 ) -> None:
     """List a bucket completely, as bucketshift sees it (all pages, all folders)."""
     side = "destination" if destination else "source"
-    result = asyncio.run(list_objects(load_plan(config), side, bucket, prefix, limit))
+    result = eventloop.run(list_objects(load_plan(config), side, bucket, prefix, limit))
     render.emit_json(result) if json_output else render.listing(result)
 
 
@@ -128,7 +127,7 @@ def _run_transfer(plan: Plan, request: CopyRequest, *, json_output: bool) -> Cop
             await work.run()
 
     started = time.monotonic()
-    asyncio.run(go())
+    eventloop.run(go())
     if json_output:
         render.emit_json(render.transfer_json(work, manifest=str(work.manifest_path)))
     else:
@@ -203,7 +202,7 @@ def _run_verify(work: VerifyRun, *, json_output: bool) -> None:
         async with live(render.err, lambda: _verify_rows(work)):
             await work.run()
 
-    asyncio.run(go())
+    eventloop.run(go())
     render.emit_json(render.verify_json(work.reports)) if json_output else render.verify_summary(work.reports)
 
 
@@ -235,7 +234,7 @@ def reconcile(
     config: ConfigOption = DEFAULT_PLAN, bucket: BucketsOption = None, json_output: JsonOption = False
 ) -> None:
     """Compare the source's API listing with its storage.objects rows (needs the source dsn); exit 1 if they differ."""
-    reports = asyncio.run(reconcile_plan(load_plan(config), bucket))
+    reports = eventloop.run(reconcile_plan(load_plan(config), bucket))
     render.emit_json(reports) if json_output else render.reconciled(reports)
     if not all(r.ok for r in reports):
         raise typer.Exit(EXIT_FAILURES)
@@ -260,7 +259,7 @@ def demo(
         render.out.print("\n[bold]3. verify[/bold]: every source object at the destination, same size and sha256")
         work = VerifyRun(env.plan, VerifyRequest())
         _run_verify(work, json_output=False)
-        landed = asyncio.run(demo_landing(env))
+        landed = eventloop.run(demo_landing(env))
         render.demo_landing(landed, manifest=str(env.plan_path.with_name("bucketshift.manifest.sqlite3")))
     if not work.ok:
         raise typer.Exit(EXIT_FAILURES)

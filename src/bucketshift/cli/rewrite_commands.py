@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from bucketshift import eventloop
 from bucketshift.cli import render
 from bucketshift.cli.progress import Row, live
 from bucketshift.config import load_plan
@@ -35,7 +36,7 @@ def _run_with_progress(work: RewriteRun) -> RewriteReport:
         async with live(render.err, rows):
             return await asyncio.to_thread(work.run)
 
-    return asyncio.run(go())
+    return eventloop.run(go())
 
 
 def rewrite_urls(

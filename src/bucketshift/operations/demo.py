@@ -8,7 +8,6 @@ operations a user runs against production.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import tempfile
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bucketshift import eventloop
 from bucketshift.config import Plan, SupabaseEndpoint, load_plan
 from bucketshift.errors import UsageError
 from bucketshift.operations.provision import ProvisionResult, provision
@@ -100,7 +100,7 @@ def demo_environment(workdir: Path | None = None, seed: SeedPlan = DEMO_SEED) ->
     with ExitStack() as stack:
         emulator = stack.enter_context(run_emulator(base / "supabase"))
         moto = stack.enter_context(run_moto(base))
-        seeded = asyncio.run(_seed(emulator, seed))
+        seeded = eventloop.run(_seed(emulator, seed))
         plan_path = base / "bucketshift.toml"
         plan_path.write_text(PLAN.format(url=emulator.url, endpoint=moto.endpoint_url), encoding="utf-8")
         plan = load_plan(plan_path, env={"DEMO_SUPABASE_SERVICE_ROLE_KEY": emulator.service_role_key})

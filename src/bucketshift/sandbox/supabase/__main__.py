@@ -11,6 +11,7 @@ from types import FrameType
 
 import uvicorn
 
+from bucketshift import eventloop
 from bucketshift.sandbox.supabase.app import create_app
 from bucketshift.sandbox.supabase.keys import DEFAULT_JWT_SECRET, DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
 from bucketshift.sandbox.supabase.pg_catalog import CatalogUnavailable
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         lifespan="on",
         timeout_graceful_shutdown=5,
     )
-    return asyncio.run(_serve(config, args.host))
+    return eventloop.run(_serve(config, args.host))
 
 
 if __name__ == "__main__":
