@@ -209,6 +209,8 @@ def _base_pattern(base: str) -> str:
 
 
 def _decode(text: str) -> str | None:
+    if "%" not in text:
+        return text
     try:
         return unquote(text, errors="strict")
     except UnicodeDecodeError:
@@ -314,8 +316,10 @@ class SupabaseURLs:
     def _matched(self, match: re.Match[str]) -> str:
         if len(self._bases) == 1:
             return self._bases[0]
-        groups = match.groups()
-        return next(base for base, group in zip(self._bases, groups, strict=False) if group is not None)
+        for index, base in enumerate(self._bases, 1):
+            if match.start(index) >= 0:
+                return base
+        raise AssertionError("a match names one of the bases")
 
     def parse(self, value: str) -> SupabaseURL | None:
         """The object a whole value names, or None if the value is not exactly one storage URL.

@@ -15,6 +15,7 @@ from psycopg import sql
 
 from bucketshift.database.columns import Column, resolve
 from bucketshift.database.connection import translate
+from bucketshift.database.rewrite import LOOKUP_BY_KEY
 
 __all__ = ["Conflict", "RevertReport", "revert_run"]
 
@@ -62,6 +63,7 @@ def _revert_batch(
         (run_id, column.schema, column.table, column.column, after, size),
     )
     conn.execute("ANALYZE bucketshift_undo")
+    conn.execute(LOOKUP_BY_KEY)
     last = conn.execute("SELECT max(id), count(*) FROM bucketshift_undo").fetchone()
     if last is None or last[0] is None:
         conn.rollback()
