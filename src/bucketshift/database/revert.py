@@ -15,7 +15,7 @@ from psycopg import sql
 
 from bucketshift.database.columns import Column, resolve
 from bucketshift.database.connection import translate
-from bucketshift.database.rewrite import LOOKUP_BY_KEY
+from bucketshift.database.rewrite import IN_KEY_ORDER, LOOKUP_BY_KEY
 
 __all__ = ["Conflict", "RevertReport", "revert_run"]
 
@@ -55,6 +55,7 @@ def _revert_batch(
     conn: Conn, column: Column, run_id: int, revert_id: int, after: int, size: int
 ) -> tuple[int, int, int, list[Conflict]]:
     """One batch of journal rows (by id); returns (last id, restored, conflicts, conflict samples)."""
+    conn.execute(IN_KEY_ORDER)
     conn.execute(
         "CREATE TEMP TABLE bucketshift_undo ON COMMIT DROP AS "
         "SELECT id, row_key, old_value, new_value FROM bucketshift.journal "
@@ -63,6 +64,7 @@ def _revert_batch(
         (run_id, column.schema, column.table, column.column, after, size),
     )
     conn.execute("ANALYZE bucketshift_undo")
+    conn.execute("SET LOCAL enable_bitmapscan = on; SET LOCAL enable_sort = on")
     conn.execute(LOOKUP_BY_KEY)
     last = conn.execute("SELECT max(id), count(*) FROM bucketshift_undo").fetchone()
     if last is None or last[0] is None:

@@ -24,7 +24,7 @@ from bucketshift.database.connection import translate
 from bucketshift.database.rewriter import Rewriter, Tally
 from bucketshift.errors import ConfigError
 
-__all__ = ["LOOKUP_BY_KEY", "Batch", "read_batches", "rewrite_column", "sql_statements"]
+__all__ = ["IN_KEY_ORDER", "LOOKUP_BY_KEY", "Batch", "read_batches", "rewrite_column", "sql_statements"]
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -32,6 +32,10 @@ LOOKUP_BY_KEY = "SET LOCAL enable_mergejoin = off; SET LOCAL enable_hashjoin = o
 """A batch is a few thousand rows of a large table: left to itself the planner merge-joins it
 along the whole primary-key index (from its start, for every batch) or hash-joins it against
 a scan of the table; each row looked up by its key costs a third as much, wherever the batch lies."""
+
+IN_KEY_ORDER = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
+"""A batch read continues along an index from the last key: with stale statistics the planner
+would instead collect every remaining row and sort them, for every batch (quadratic time)."""
 
 
 @dataclass
@@ -78,6 +82,7 @@ def read_batches(
         if after is not None:
             params.update({f"k{i}": v for i, v in enumerate(after)})
         try:
+            conn.execute(IN_KEY_ORDER)
             rows = conn.execute(_select(column, needles, after is not None, batch_size), params).fetchall()
         except psycopg.Error as error:
             conn.rollback()
