@@ -15,7 +15,7 @@ from psycopg import sql
 
 from bucketshift.database.columns import Column, resolve
 from bucketshift.database.connection import translate
-from bucketshift.database.rewrite import IN_KEY_ORDER, LOOKUP_BY_KEY, key_match
+from bucketshift.database.rewrite import IN_KEY_ORDER, LOOKUP_BY_KEY
 
 __all__ = ["Conflict", "RevertReport", "revert_run"]
 
@@ -71,7 +71,10 @@ def _revert_batch(
         conn.rollback()
         return after, 0, 0, []
     target = sql.Identifier(column.column)
-    match = key_match(column, "t", "u")
+    match = sql.SQL(" AND ").join(
+        sql.SQL("t.{} = (u.row_key ->> {})::{}").format(sql.Identifier(k), sql.Literal(k), sql.SQL(kind))
+        for k, kind in zip(column.primary_key, column.primary_key_types, strict=True)
+    )
     restore = sql.SQL(
         """WITH restored AS (
                UPDATE {table} AS t SET {target} = u.old_value::{type}

@@ -1,13 +1,10 @@
 """Rewriting one column in batches keyed by primary key, each batch one transaction.
 
 A batch reads up to `batch_size` rows whose value contains the storage API base (keyset
-pagination on the primary key) and computes the new values in Python.  The writer then puts
-them straight into the journal with COPY (they are the journal rows to be) and one statement
-updates the table from those rows, drops the journal rows of values that did not change and,
-for json, jsonb and arrays, records the text the database actually stored.  A row is updated
-only if it still holds the value that was read, so a concurrent edit is never overwritten; the
-journal therefore holds exactly what changed.  Staging in a temporary table first, then
-inserting the journal from the update's result, cost half as much again per row.
+pagination on the primary key), computes the new values in Python, stages them with COPY into
+a temporary table, and then one statement updates the rows and writes one journal row per
+changed value.  A row is updated only if it still holds the value that was read, so a
+concurrent edit is never overwritten; the journal therefore holds exactly what changed.
 With `apply=False` nothing is written and the counts are those an apply would produce.
 """
 
@@ -21,7 +18,6 @@ from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
-from psycopg.adapt import PyFormat, Transformer
 
 from bucketshift.database.columns import Column, needle_filter
 from bucketshift.database.connection import translate
@@ -33,7 +29,7 @@ __all__ = [
     "LOOKUP_BY_KEY",
     "Batch",
     "Change",
-    "key_match",
+    "apply_changes",
     "read_batches",
     "rewrite_column",
     "sql_statements",
@@ -52,12 +48,11 @@ would instead collect every remaining row and sort them, for every batch (quadra
 
 
 class Change(NamedTuple):
-    """One value to write: the row's key, that key as the journal's JSON, the old text, the new value as text."""
+    """One value to write: the row's key, the text it was read as, and its new value."""
 
     key: tuple[Any, ...]
-    row_key: str
     old_text: str
-    new_text: str
+    new: Any
 
 
 @dataclass
@@ -85,13 +80,9 @@ def _select(column: Column, needles: list[str], with_after: bool, limit: int) ->
         where = sql.SQL("{} AND ({}) > ({})").format(where, keys, marks)
     # A text value is its own old text; an array is read both as a list and as its text form.
     fetched = sql.SQL("{0}, {0}::text").format(value) if column.kind == "text[]" else sql.SQL("{}::text").format(value)
-    row_key = sql.SQL(", ").join(
-        sql.SQL("{}, {}").format(sql.Literal(k), sql.Identifier(k)) for k in column.primary_key
+    return sql.SQL("SELECT {keys}, {fetched} FROM {table} WHERE {where} ORDER BY {keys} LIMIT {limit}").format(
+        keys=keys, fetched=fetched, table=column.table_sql, where=where, limit=sql.Literal(limit)
     )
-    return sql.SQL(
-        "SELECT {keys}, jsonb_build_object({row_key})::text, {fetched} FROM {table} WHERE {where} "
-        "ORDER BY {keys} LIMIT {limit}"
-    ).format(keys=keys, row_key=row_key, fetched=fetched, table=column.table_sql, where=where, limit=sql.Literal(limit))
 
 
 def read_batches(
@@ -100,9 +91,7 @@ def read_batches(
     """Read the column's candidate rows batch by batch, computing each batch's changes."""
     _require_key(column)
     width = len(column.primary_key)
-    value_at = width + 1
-    text_at = width + 2 if column.kind == "text[]" else value_at
-    as_text = _array_text(conn) if column.kind == "text[]" else str
+    text_at = width + 1 if column.kind == "text[]" else width
     after: tuple[Any, ...] | None = None
     transform = rewriter.value
     while True:
@@ -119,80 +108,56 @@ def read_batches(
             return
         changes = []
         for row in rows:
-            new = transform(column.kind, row[value_at], tally)
+            value, old_text = row[width], row[text_at]
+            new = transform(column.kind, value, tally)
             if new is not None:
-                changes.append(Change(tuple(row[:width]), row[width], row[text_at], as_text(new)))
+                changes.append(Change(tuple(row[:width]), old_text, new))
         after = tuple(rows[-1][:width])
         yield Batch(after, changes)
         if len(rows) < batch_size:
             return
 
 
-def _array_text(conn: Conn) -> Callable[[Any], str]:
-    """A list as PostgreSQL's text form of an array (what `::text[]` reads back)."""
-    transformer = Transformer(conn)
-
-    def dump(value: Any) -> str:
-        return bytes(transformer.get_dumper(value, PyFormat.TEXT).dump(value) or b"").decode()
-
-    return dump
+def _stage_type(column: Column) -> str:
+    return {"text[]": "text[]", "json": "json", "jsonb": "jsonb"}.get(column.kind, "text")
 
 
-def key_match(column: Column, row: str, journal: str) -> sql.Composable:
-    """`row.k = (journal.row_key ->> 'k')::type` for each key column: a table row and its journal row."""
-    return sql.SQL(" AND ").join(
-        sql.SQL("{}.{} = ({}.row_key ->> {})::{}").format(
-            sql.Identifier(row), sql.Identifier(k), sql.Identifier(journal), sql.Literal(k), sql.SQL(kind)
-        )
-        for k, kind in zip(column.primary_key, column.primary_key_types, strict=True)
-    )
+def _pairs(column: Column) -> list[tuple[str, sql.Identifier, str]]:
+    """(key column, its staging name, its type) for each primary-key column."""
+    names = [sql.Identifier(f"k{i}") for i in range(len(column.primary_key))]
+    return list(zip(column.primary_key, names, column.primary_key_types, strict=True))
 
 
 def apply_changes(conn: Conn, column: Column, run_id: int, changes: list[Change]) -> int:
-    """Journal the changes, update the rows, keep the journal rows of what changed; returns that count."""
-    ids = [row[0] for row in conn.execute(_RESERVE, (len(changes),)).fetchall()]
-    with conn.cursor().copy(_JOURNAL_COPY) as copy:
-        for journal_id, change in zip(ids, changes, strict=True):
-            copy.write_row((journal_id, run_id, column.schema, column.table, column.column, *change[1:]))
+    """Update the rows and journal them in one transaction; returns how many rows changed."""
+    pairs = _pairs(column)
+    keys = sql.SQL(", ").join(sql.SQL("{} {}").format(name, sql.SQL(kind)) for _, name, kind in pairs)
+    create = "CREATE TEMP TABLE bucketshift_batch ({keys}, old_text text, new_value {type}) ON COMMIT DROP"
+    conn.execute(sql.SQL(create).format(keys=keys, type=sql.SQL(_stage_type(column))))
+    staged = sql.SQL(", ").join(name for _, name, _ in pairs)
+    with conn.cursor().copy(
+        sql.SQL("COPY bucketshift_batch ({}, old_text, new_value) FROM STDIN").format(staged)
+    ) as copy:
+        for key, old_text, new in changes:
+            copy.write_row((*key, old_text, new))
     conn.execute(LOOKUP_BY_KEY)
     target = sql.Identifier(column.column)
-    # json, jsonb and arrays are stored in the database's own text form, which is what a revert compares.
-    settle = (
-        sql.SQL("")
-        if column.kind == "text"
-        else sql.SQL(
-            """, settled AS (
-               UPDATE bucketshift.journal AS s SET new_value = c.written FROM changed AS c
-               WHERE s.id = c.id AND s.new_value IS DISTINCT FROM c.written RETURNING 1)"""
-        )
-    )
+    match = sql.SQL(" AND ").join(sql.SQL("t.{} = b.{}").format(sql.Identifier(k), name) for k, name, _ in pairs)
+    row_key = sql.SQL(", ").join(sql.SQL("{}, b.{}").format(sql.Literal(k), name) for k, name, _ in pairs)
     statement = sql.SQL(
         """WITH changed AS (
-               UPDATE {table} AS t SET {target} = j.new_value::{type}
-               FROM bucketshift.journal AS j
-               WHERE j.id = ANY(%(ids)s::bigint[]) AND {match} AND t.{target}::text = j.old_value
-               RETURNING j.id, t.{target}::text AS written),
-           dropped AS (
-               DELETE FROM bucketshift.journal AS d
-               WHERE d.id = ANY(%(ids)s::bigint[]) AND d.id NOT IN (SELECT id FROM changed) RETURNING 1){settle}
-           SELECT count(*) FROM changed"""
-    ).format(
-        table=column.table_sql,
-        target=target,
-        type=sql.SQL(column.sql_type),
-        match=key_match(column, "t", "j"),
-        settle=settle,
-    )
-    row = conn.execute(statement, {"ids": ids}).fetchone()
+               UPDATE {table} AS t SET {target} = b.new_value::{type}
+               FROM bucketshift_batch AS b
+               WHERE {match} AND t.{target}::text = b.old_text
+               RETURNING jsonb_build_object({row_key}) AS row_key, b.old_text, t.{target}::text AS new_text)
+           INSERT INTO bucketshift.journal
+               (run_id, table_schema, table_name, column_name, row_key, old_value, new_value)
+           SELECT %s, %s, %s, %s, row_key, old_text, new_text FROM changed"""
+    ).format(table=column.table_sql, target=target, type=sql.SQL(column.sql_type), match=match, row_key=row_key)
+    cursor = conn.execute(statement, (run_id, column.schema, column.table, column.column))
+    count = cursor.rowcount
     conn.commit()
-    return int(row[0]) if row else 0
-
-
-_RESERVE = "SELECT nextval('bucketshift.journal_id_seq') FROM generate_series(1, %s)"
-_JOURNAL_COPY = (
-    "COPY bucketshift.journal (id, run_id, table_schema, table_name, column_name, row_key, old_value, new_value) "
-    "FROM STDIN"
-)
+    return count
 
 
 def _apply_and_pause(conn: Conn, column: Column, run_id: int, changes: list[Change], sleep: float) -> int:
@@ -253,17 +218,17 @@ def sql_statements(conn: Conn, column: Column, changes: list[Change]) -> Iterato
     """The UPDATE statements an apply would run, for a DBA to read or run by hand (no journal)."""
     target = sql.Identifier(column.column)
     template = sql.SQL("UPDATE {table} SET {target} = {new}::{type} WHERE {match} AND {target}::text = {old};")
-    for change in changes:
+    for key, old_text, new in changes:
         match = sql.SQL(" AND ").join(
             sql.SQL("{} = {}").format(sql.Identifier(k), sql.Literal(v))
-            for k, v in zip(column.primary_key, change.key, strict=True)
+            for k, v in zip(column.primary_key, key, strict=True)
         )
         statement = template.format(
             table=column.table_sql,
             target=target,
-            new=sql.Literal(change.new_text),
+            new=sql.Literal(new),
             type=sql.SQL(column.sql_type),
             match=match,
-            old=sql.Literal(change.old_text),
+            old=sql.Literal(old_text),
         )
         yield statement.as_string(conn)

@@ -83,6 +83,7 @@ class Rewriter:
         self.endpoint = endpoint
         self.verified = verified
         self.style = private_url_style
+        self._by_kind = {"text": self.text, "text[]": self.array, "json": self.json, "jsonb": self.json}
 
     def _judge(self, url: SupabaseURL, whole: bool, tally: Tally) -> str | None:
         tally.urls += 1
@@ -96,7 +97,7 @@ class Rewriter:
             if len(tally.unverified_samples) < SAMPLES:
                 tally.unverified_samples.append(f"{url.bucket}/{url.key}")
             return None
-        if any(key in self.verified.get(bucket, set()) for bucket, key in url.alternatives):
+        if url.alternatives and any(key in self.verified.get(bucket, set()) for bucket, key in url.alternatives):
             tally.ambiguous += 1
             return None
         if mapping.access == "private" and not whole:
@@ -147,13 +148,13 @@ class Rewriter:
         return json.dumps(result, ensure_ascii=False) if changed else None
 
     def for_kind(self, kind: str) -> Callable[[Any, Tally], Any | None]:
-        return {"text": self.text, "text[]": self.array, "json": self.json, "jsonb": self.json}[kind]
+        return self._by_kind[kind]
 
     def value(self, kind: str, value: Any, tally: Tally) -> Any | None:
         """The new value of one row (None: unchanged), with the tally and samples kept."""
         tally.rows_scanned += 1
         seen = tally.urls
-        new = self.for_kind(kind)(value, tally)
+        new = self._by_kind[kind](value, tally)
         if tally.urls > seen:
             tally.rows_matched += 1
         if new is not None:
