@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from bucketshift.engine import manifest as manifest_module
 from bucketshift.engine.diff import Decision, classify
-from bucketshift.engine.manifest import Manifest, State
+from bucketshift.engine.manifest import FLUSH_ROWS, Manifest, State
 from bucketshift.engine.pacing import TokenBucket, parse_rate
 from bucketshift.engine.retry import RetryPolicy, with_retries
 from bucketshift.errors import AccessDenied, ConfigError, InvalidKey, Throttled, TransientError
@@ -168,6 +169,30 @@ def test_manifest_journals_intent_then_done_and_survives_reopening(tmp_path: Pat
         assert manifest.counts("m") == {"verified": 1, "failed": 1}
     copy_mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
     assert copy_mode == "wal"
+
+
+def test_manifest_commits_writes_in_groups_in_order_and_on_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(manifest_module, "FLUSH_SECONDS", 3600.0)
+    path = tmp_path / "m.sqlite3"
+
+    def committed() -> dict[str, str]:
+        with sqlite3.connect(path) as other:
+            return dict(other.execute("SELECT key, state FROM objects").fetchall())
+
+    manifest = Manifest(path)
+    manifest.mark_copying("m", "k", source_etag="e", source_modified=None)
+    copied(manifest, info(key="k"))
+    assert committed() == {}, "one object's records wait for their group"
+    for n in range(FLUSH_ROWS):
+        manifest.mark_copying("m", f"more/{n}", source_etag="e", source_modified=None)
+    assert committed()["k"] == "copied", "a full group is committed, in the order it was written"
+    manifest.mark_failed("m", "late", "TransientError", 3)
+    assert manifest.get("m", "late").state is State.FAILED, "reads see every write"
+    manifest.mark_copying("m", "last", source_etag="e", source_modified=None)
+    manifest.close()
+    assert committed()["last"] == "copying"
 
 
 def test_manifest_refuses_a_newer_schema_and_foreign_files(tmp_path: Path) -> None:

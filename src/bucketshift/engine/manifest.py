@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bucketshift.errors import ConfigError
 
-__all__ = ["SCHEMA_VERSION", "Manifest", "ObjectRecord", "State"]
+__all__ = ["FLUSH_ROWS", "FLUSH_SECONDS", "SCHEMA_VERSION", "Manifest", "ObjectRecord", "State"]
 
 SCHEMA_VERSION = 1
 FLUSH_ROWS = 256

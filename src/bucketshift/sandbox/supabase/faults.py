@@ -95,7 +95,9 @@ def _transport(raw_send: Send | None) -> asyncio.Transport | None:
     """
     cycle = getattr(raw_send, "__self__", None)
     transport = getattr(cycle, "transport", None)
-    return transport if isinstance(transport, asyncio.Transport) else None
+    # uvloop's transports do the same job without subclassing asyncio.Transport.
+    usable = all(hasattr(transport, name) for name in ("abort", "close", "get_extra_info"))
+    return transport if usable else None
 
 
 async def wait_disconnected(raw_send: Send | None, patience: float = 1.0) -> None:
