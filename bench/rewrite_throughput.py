@@ -8,6 +8,7 @@ with the journal exactly as `rewrite-urls --apply` does, and reverts it.  Prints
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from bucketshift.database.columns import resolve
 from bucketshift.database.revert import revert_run
 from bucketshift.database.rewrite import rewrite_column
 from bucketshift.database.rewriter import Rewriter
+from bucketshift.operations.rewrite import WRITERS
 from bucketshift.sandbox.servers import postgres_cluster
 
 ORIGIN = "https://abcd.supabase.co"
@@ -35,8 +37,10 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=5000)
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
-    with postgres_cluster() as cluster, psycopg.connect(cluster.dsn) as conn, psycopg.connect(cluster.dsn) as writer:
-        writer.execute("SET synchronous_commit = off")
+    with postgres_cluster() as cluster, psycopg.connect(cluster.dsn) as conn, contextlib.ExitStack() as stack:
+        writers = [stack.enter_context(psycopg.connect(cluster.dsn)) for _ in range(WRITERS)]
+        for writer in writers:
+            writer.execute("SET synchronous_commit = off")
         conn.execute("CREATE TABLE frames (id bigint PRIMARY KEY, image_url text, other text)")
         started = time.perf_counter()
         with conn.cursor().copy("COPY frames (id, image_url, other) FROM STDIN") as copy:
@@ -54,7 +58,7 @@ def main() -> None:
         run_id = journal.start_run(conn, "apply")
         started = time.perf_counter()
         tally, written = rewrite_column(
-            conn, column, rewriter, [f"{ORIGIN}/storage/v1/"], run_id=run_id, batch_size=a.batch_size, writer=writer
+            conn, column, rewriter, [f"{ORIGIN}/storage/v1/"], run_id=run_id, batch_size=a.batch_size, writers=writers
         )
         apply_s = time.perf_counter() - started
         journal.finish_run(conn, run_id, {})

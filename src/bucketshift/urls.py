@@ -58,6 +58,7 @@ __all__ = [
     "URLMatch",
     "aws_domain",
     "build_supabase_url",
+    "destination_builder",
     "destination_value",
     "encode_key",
     "find_supabase_urls",
@@ -66,6 +67,7 @@ __all__ = [
     "parse_supabase_url",
     "replace_supabase_urls",
     "s3_bucket_base",
+    "s3_object_base",
     "s3_public_url",
     "s3_uri",
     "source_key",
@@ -98,6 +100,10 @@ _SPAN = re.compile(r"[^\s\"<>\\^`{|}\[\]\x00-\x1f\x7f]*")
 characters that never appear raw in a URL and often delimit one in text."""
 _TRAILING = ".,:;!?*'"
 _BEFORE_SCHEME = r"(?<![A-Za-z0-9+.\-])"
+_PLAIN_OBJECT = r"(?P<form>public|authenticated)/(?P<bucket>[A-Za-z0-9_.\-]{1,100})/(?P<key>[A-Za-z0-9_./\-]+)"
+"""The common case, read without the general rules: a public or authenticated URL whose bucket
+and key hold only characters that need no decoding and cannot start a query, a fragment or a
+second URL.  Every value it matches reads the same under the general rules (a test checks)."""
 
 
 # Supabase ---------------------------------------------------------------------------------
@@ -295,7 +301,7 @@ class SupabaseURLs:
     `bases` lists the storage API bases recognised, normalised (`https://ref.supabase.co/storage/v1`).
     """
 
-    __slots__ = ("_bases", "_head", "_search", "bases")
+    __slots__ = ("_bases", "_head", "_plain", "_search", "bases")
 
     def __init__(self, origins: str | Iterable[str]) -> None:
         given = [origins] if isinstance(origins, str) else list(origins)
@@ -312,6 +318,7 @@ class SupabaseURLs:
         head = f"(?:{heads})/(?P<route>object|render/image)/"
         self._head = re.compile(head)
         self._search = re.compile(_BEFORE_SCHEME + head)
+        self._plain = re.compile(f"(?:{heads})/object/{_PLAIN_OBJECT}")
 
     def _matched(self, match: re.Match[str]) -> str:
         if len(self._bases) == 1:
@@ -328,6 +335,12 @@ class SupabaseURLs:
         any other whitespace or non-printable character (line breaks included) or contain a
         second storage URL; such values are text, for `find`.
         """
+        plain = self._plain.fullmatch(value)
+        if plain is not None:
+            return SupabaseURL(self._matched(plain), plain["bucket"], plain["key"], plain["form"])  # type: ignore[arg-type]
+        return self._parse_general(value)
+
+    def _parse_general(self, value: str) -> SupabaseURL | None:
         match = self._head.match(value)
         if match is None or value[-1] == " " or not value.isprintable() or self._head.search(value, match.end()):
             return None
@@ -536,19 +549,43 @@ def s3_bucket_base(endpoint: S3EndpointLike, bucket: str) -> tuple[str, bool]:
     return f"https://s3.{endpoint.region}.{domain}", False
 
 
+def s3_object_base(endpoint: S3EndpointLike, bucket: str) -> str:
+    """What comes before `/KEY` in the anonymous URL of an object of `bucket`."""
+    if endpoint.public_base_url:
+        return f"{endpoint.public_base_url.rstrip('/')}/{quote(bucket, safe='')}"
+    base, virtual = s3_bucket_base(endpoint, bucket)
+    return base if virtual else f"{base}/{bucket}"
+
+
 def s3_public_url(endpoint: S3EndpointLike, bucket: str, key: str) -> str:
     """The anonymous URL of an object: under `public_base_url` (`BASE/BUCKET/KEY`) when set,
     else at the bucket's address (`s3_bucket_base`), the key encoded by `encode_key`."""
-    path = encode_key(key)
-    if endpoint.public_base_url:
-        return f"{endpoint.public_base_url.rstrip('/')}/{quote(bucket, safe='')}/{path}"
-    base, virtual = s3_bucket_base(endpoint, bucket)
-    return f"{base}/{path}" if virtual else f"{base}/{bucket}/{path}"
+    return f"{s3_object_base(endpoint, bucket)}/{encode_key(key)}"
 
 
 def s3_uri(bucket: str, key: str) -> str:
     """`s3://BUCKET/KEY` with the key raw, as the AWS CLI writes it: a reference, not a URL to fetch."""
     return f"s3://{bucket}/{key}"
+
+
+def destination_builder(
+    mapping: BucketMappingLike,
+    endpoint: S3EndpointLike,
+    *,
+    private_url_style: PrivateURLStyle = "s3-uri",
+) -> Callable[[str], str]:
+    """`destination_value` for one mapping, with what does not depend on the key worked out once."""
+    prefix, bucket = mapping.prefix, mapping.destination
+    if mapping.access == "public-read":
+        head = s3_object_base(endpoint, bucket)
+        return lambda key: f"{head}/{encode_key(prefix + key)}"
+    if mapping.access != "private":
+        raise ValueError(f"bucket access {mapping.access!r} is neither 'public-read' nor 'private'")
+    if private_url_style == "s3-uri":
+        return lambda key: s3_uri(bucket, prefix + key)
+    if private_url_style == "key":
+        return lambda key: prefix + key
+    raise ValueError(f"private_url_style {private_url_style!r} is neither 's3-uri' nor 'key'")
 
 
 def destination_value(
@@ -564,16 +601,7 @@ def destination_value(
     a private one never does (it would answer 403): it gets a stable reference the
     application signs on demand, `s3://BUCKET/KEY` or, with style "key", the bare key.
     """
-    dest_key = mapping.prefix + key
-    if mapping.access == "public-read":
-        return s3_public_url(endpoint, mapping.destination, dest_key)
-    if mapping.access != "private":
-        raise ValueError(f"bucket access {mapping.access!r} is neither 'public-read' nor 'private'")
-    if private_url_style == "s3-uri":
-        return s3_uri(mapping.destination, dest_key)
-    if private_url_style == "key":
-        return dest_key
-    raise ValueError(f"private_url_style {private_url_style!r} is neither 's3-uri' nor 'key'")
+    return destination_builder(mapping, endpoint, private_url_style=private_url_style)(key)
 
 
 def source_key(dest_key: str, mapping: BucketMappingLike) -> str | None:

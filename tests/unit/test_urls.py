@@ -148,6 +148,30 @@ def test_any_unescaped_url_names_its_object_among_its_readings(
 # Supabase: the documented forms --------------------------------------------------------------
 
 
+PLAIN_ALPHABET = "Aa09_.-/"
+"""The characters of the fast path's keys, plus its neighbours that must leave it."""
+NEAR_PLAIN = PLAIN_ALPHABET + "%?# :~"
+
+
+@given(
+    origin=st.sampled_from([ORIGIN, "HTTPS://ABCD.supabase.co:443", "https://abcd.storage.supabase.co"]),
+    form=st.sampled_from(["public", "authenticated", "sign", "info", "render/image/public", "x"]),
+    bucket=st.text(alphabet=NEAR_PLAIN.replace("/", ""), min_size=0, max_size=12),
+    key=st.text(alphabet=NEAR_PLAIN, min_size=0, max_size=30),
+)
+@example(origin=ORIGIN, form="public", bucket="public", key="a/../b")
+@example(origin=ORIGIN, form="authenticated", bucket="b", key="a//b/")
+def test_the_fast_path_reads_every_value_as_the_general_rules_do(origin: str, form: str, bucket: str, key: str) -> None:
+    urls = SupabaseURLs([ORIGIN])
+    value = f"{origin}/storage/v1/object/{form}/{bucket}/{key}"
+    assert urls.parse(value) == urls._parse_general(value)
+
+
+def test_the_fast_path_takes_the_common_forms() -> None:
+    for value in (f"{BASE}/object/public/images/p_1/b-2/f.png", f"{BASE}/object/authenticated/videos/v.mp4"):
+        assert URLS._plain.fullmatch(value) is not None
+
+
 @pytest.mark.parametrize(
     ("path", "bucket", "key", "form", "transformed", "query"),
     [

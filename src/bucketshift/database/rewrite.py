@@ -11,7 +11,8 @@ With `apply=False` nothing is written and the counts are those an apply would pr
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -181,12 +182,14 @@ def rewrite_column(
     batch_size: int,
     sleep: float = 0.0,
     progress: Callable[[int], None] | None = None,
-    writer: Conn | None = None,
+    writers: Sequence[Conn] = (),
 ) -> tuple[Tally, int]:
     """Plan (run_id None) or apply one column; returns its tally and the rows actually changed.
 
-    Applying uses a second connection (`writer`) in a worker thread, so the database writes
-    batch N while this thread reads and computes batch N+1 (psycopg waits without the GIL).
+    Applying hands each batch to one of the `writers` (connections of their own, each in a
+    worker thread), so the database writes earlier batches while this thread reads and
+    computes the next (psycopg waits without the GIL).  Batches hold disjoint rows, so two
+    writers never wait for each other; together they keep both of a small machine's cores busy.
     """
     tally = Tally()
     written = 0
@@ -196,21 +199,24 @@ def rewrite_column(
             if progress is not None:
                 progress(tally.rows_scanned)
         return tally, 0
-    if writer is None:
-        raise ValueError("applying needs a writer connection")
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bucketshift-writer") as pool:
-        pending: Future[int] | None = None
+    if not writers:
+        raise ValueError("applying needs at least one writer connection")
+    with ThreadPoolExecutor(max_workers=len(writers), thread_name_prefix="bucketshift-writer") as pool:
+        pending: deque[Future[int]] = deque()
+        submitted = 0
         for batch in read_batches(conn, column, rewriter, needles, batch_size, tally):
             conn.rollback()
-            if pending is not None:
-                written += pending.result()
-                pending = None
             if batch.changes:
-                pending = pool.submit(_apply_and_pause, writer, column, run_id, batch.changes, sleep)
+                if len(pending) == len(writers):
+                    written += pending.popleft().result()
+                # The oldest batch held this writer; it is free again.
+                writer = writers[submitted % len(writers)]
+                pending.append(pool.submit(_apply_and_pause, writer, column, run_id, batch.changes, sleep))
+                submitted += 1
             if progress is not None:
                 progress(tally.rows_scanned)
-        if pending is not None:
-            written += pending.result()
+        while pending:
+            written += pending.popleft().result()
     return tally, written
 
 

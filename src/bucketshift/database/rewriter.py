@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bucketshift.config import BucketMapping, S3Endpoint
-from bucketshift.urls import SupabaseURL, SupabaseURLs, destination_value
+from bucketshift.urls import SupabaseURL, SupabaseURLs, destination_builder
 
 __all__ = ["Outcome", "Rewriter", "Tally"]
 
@@ -83,6 +83,10 @@ class Rewriter:
         self.endpoint = endpoint
         self.verified = verified
         self.style = private_url_style
+        self._destinations = {
+            m.source: destination_builder(m, endpoint, private_url_style=private_url_style)  # type: ignore[arg-type]
+            for m in mappings
+        }
         self._by_kind = {"text": self.text, "text[]": self.array, "json": self.json, "jsonb": self.json}
 
     def _judge(self, url: SupabaseURL, whole: bool, tally: Tally) -> str | None:
@@ -106,7 +110,7 @@ class Rewriter:
         for warning in url.warnings if url.query or url.fragment or url.transformed else ():
             tally.warnings[warning.split(":")[0].split(" (")[0]] += 1
         tally.rewritten += 1
-        return destination_value(url.key, mapping, self.endpoint, private_url_style=self.style)  # type: ignore[arg-type]
+        return self._destinations[url.bucket](url.key)
 
     def text(self, value: str, tally: Tally) -> str | None:
         """A string holding one URL, or prose with URLs in it; None when nothing changes."""

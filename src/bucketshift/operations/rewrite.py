@@ -6,6 +6,7 @@ every change is journaled in the application's own database so `--revert` is exa
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ from bucketshift.engine.manifest import Manifest, State
 from bucketshift.errors import ConfigError, UsageError
 from bucketshift.operations.context import manifest_path
 from bucketshift.urls import SupabaseURLs, storage_base
+
+WRITERS = 2
+"""Connections that write batches while the main one reads: one writer left a core idle."""
 
 __all__ = ["ColumnResult", "RewriteReport", "RewriteRequest", "RewriteRun"]
 
@@ -108,8 +112,10 @@ class RewriteRun:
         needles = [storage_base(origin) + "/" for origin in origins]
         report = RewriteReport(self.request.mode)
         dsn = database.dsn.get_secret_value()
-        with connect(dsn) as conn, connect(dsn) as writer:
-            writer.execute("SET synchronous_commit = off")
+        with connect(dsn) as conn, contextlib.ExitStack() as stack:
+            writers = [stack.enter_context(connect(dsn)) for _ in range(WRITERS)]
+            for writer in writers:
+                writer.execute("SET synchronous_commit = off")
             if self.request.mode == "discover":
                 urls = SupabaseURLs(origins)
                 report.discovered = discover(
@@ -133,7 +139,7 @@ class RewriteRun:
                 else:
                     tally, written = rewrite_column(
                         conn, column, rewriter, needles, run_id=report.run_id, batch_size=batch,
-                        sleep=self.request.sleep, progress=self._progress, writer=writer,
+                        sleep=self.request.sleep, progress=self._progress, writers=writers,
                     )  # fmt: skip
                     result = ColumnResult(column.name, column.kind, tally, written)
                 result.seconds = time.monotonic() - started
