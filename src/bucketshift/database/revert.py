@@ -64,6 +64,7 @@ def _revert_batch(
         (run_id, column.schema, column.table, column.column, after, size),
     )
     conn.execute("ANALYZE bucketshift_undo")
+    # The journal read is done; the restore below may sort its few thousand conflicts again.
     conn.execute("SET LOCAL enable_bitmapscan = on; SET LOCAL enable_sort = on")
     conn.execute(LOOKUP_BY_KEY)
     last = conn.execute("SELECT max(id), count(*) FROM bucketshift_undo").fetchone()

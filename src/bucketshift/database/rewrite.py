@@ -201,6 +201,8 @@ def rewrite_column(
         return tally, 0
     if not writers:
         raise ValueError("applying needs at least one writer connection")
+    # --sleep asks to be gentle with a busy database: one batch in flight at a time.
+    writers = writers[:1] if sleep else writers
     with ThreadPoolExecutor(max_workers=len(writers), thread_name_prefix="bucketshift-writer") as pool:
         pending: deque[Future[int]] = deque()
         submitted = 0
