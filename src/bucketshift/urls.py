@@ -498,8 +498,8 @@ class S3Location:
     style: S3Style
 
 
-_UNRESERVED_PATH = re.compile(r"[A-Za-z0-9_.~/-]*")
-_DOT_SEGMENT = re.compile(r"(?:^|/)\.\.?(?:/|$)")
+_SAFE_PATH = re.compile(r"(?!(?:[^/]*/)*\.\.?(?:/|$))[A-Za-z0-9_.~/-]*")
+"""A key that is its own URL path: only unreserved characters and no `.` or `..` segment."""
 
 
 def keep_dots(segment: str) -> str:
@@ -513,7 +513,7 @@ def encode_key(key: str) -> str:
     Everything outside `A-Za-z0-9_.-~` is encoded, so no character of a key can be read as a
     query, fragment or form-encoded space on the way back.
     """
-    if _UNRESERVED_PATH.fullmatch(key) and not _DOT_SEGMENT.search(key):
+    if _SAFE_PATH.fullmatch(key):
         return key
     return "/".join(keep_dots(quote(segment, safe="")) for segment in key.split("/"))
 
