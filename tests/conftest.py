@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from bucketshift.sandbox.servers import (
     EmulatorServer,
@@ -25,6 +26,11 @@ AWS_TEST_ENV = {
     "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
     "AWS_EC2_METADATA_DISABLED": "true",
 }
+
+# Property tests judge results, never speed: on a shared 2-core machine one slow example must
+# not fail a run (hypothesis's default 200 ms deadline did, once).
+settings.register_profile("bucketshift", deadline=None)
+settings.load_profile("bucketshift")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -340,6 +340,12 @@ class SupabaseURLs:
             return SupabaseURL(self._matched(plain), plain["bucket"], plain["key"], plain["form"])  # type: ignore[arg-type]
         return self._parse_general(value)
 
+    def plain_object(self, value: str) -> tuple[str, str] | None:
+        """(bucket, key) when `value` is a plain public or authenticated URL, the common case
+        `parse` reads without its general rules (no query, fragment or encoding); else None."""
+        plain = self._plain.fullmatch(value)
+        return None if plain is None else (plain["bucket"], plain["key"])
+
     def _parse_general(self, value: str) -> SupabaseURL | None:
         match = self._head.match(value)
         if match is None or value[-1] == " " or not value.isprintable() or self._head.search(value, match.end()):

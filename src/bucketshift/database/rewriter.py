@@ -22,6 +22,7 @@ from bucketshift.urls import SupabaseURL, SupabaseURLs, destination_builder
 __all__ = ["Outcome", "Rewriter", "Tally"]
 
 SAMPLES = 5
+_NONE: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -89,36 +90,44 @@ class Rewriter:
         }
         self._by_kind = {"text": self.text, "text[]": self.array, "json": self.json, "jsonb": self.json}
 
-    def _judge(self, url: SupabaseURL, whole: bool, tally: Tally) -> str | None:
+    def _judge(self, bucket: str, key: str, whole: bool, tally: Tally, url: SupabaseURL | None = None) -> str | None:
+        """The object's new reference, or None; `url` carries a parsed URL's readings and query."""
         tally.urls += 1
-        mapping = self.mappings.get(url.bucket)
+        mapping = self.mappings.get(bucket)
         if mapping is None:
             tally.unmapped += 1
             return None
-        known = self.verified.get(url.bucket, set())
-        if url.key not in known:
+        if key not in self.verified.get(bucket, _NONE):
             tally.unverified += 1
             if len(tally.unverified_samples) < SAMPLES:
-                tally.unverified_samples.append(f"{url.bucket}/{url.key}")
+                tally.unverified_samples.append(f"{bucket}/{key}")
             return None
-        if url.alternatives and any(key in self.verified.get(bucket, set()) for bucket, key in url.alternatives):
+        if url is not None and url.alternatives and any(k in self.verified.get(b, _NONE) for b, k in url.alternatives):
             tally.ambiguous += 1
             return None
         if mapping.access == "private" and not whole:
             tally.embedded_private += 1
             return None
-        for warning in url.warnings if url.query or url.fragment or url.transformed else ():
-            tally.warnings[warning.split(":")[0].split(" (")[0]] += 1
+        if url is not None and (url.query or url.fragment or url.transformed):
+            for warning in url.warnings:
+                tally.warnings[warning.split(":")[0].split(" (")[0]] += 1
         tally.rewritten += 1
-        return self._destinations[url.bucket](url.key)
+        return self._destinations[bucket](key)
+
+    def _judge_url(self, url: SupabaseURL, whole: bool, tally: Tally) -> str | None:
+        return self._judge(url.bucket, url.key, whole, tally, url)
 
     def text(self, value: str, tally: Tally) -> str | None:
         """A string holding one URL, or prose with URLs in it; None when nothing changes."""
+        plain = self.urls.plain_object(value)
+        if plain is not None:
+            new = self._judge(plain[0], plain[1], True, tally)
+            return new if new is not None and new != value else None
         whole = self.urls.parse(value)
         if whole is not None:
-            new = self._judge(whole, True, tally)
+            new = self._judge_url(whole, True, tally)
             return new if new is not None and new != value else None
-        changed = self.urls.replace(value, lambda url: self._judge(url, False, tally))
+        changed = self.urls.replace(value, lambda url: self._judge_url(url, False, tally))
         return changed if changed != value else None
 
     def array(self, value: list[str | None], tally: Tally) -> list[str | None] | None:
