@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,9 +159,6 @@ class Rewriter:
 
         result = walk(document)
         return json.dumps(result, ensure_ascii=False) if changed else None
-
-    def for_kind(self, kind: str) -> Callable[[Any, Tally], Any | None]:
-        return self._by_kind[kind]
 
     def value(self, kind: str, value: Any, tally: Tally) -> Any | None:
         """The new value of one row (None: unchanged), with the tally and samples kept."""

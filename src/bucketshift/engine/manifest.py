@@ -278,19 +278,13 @@ class Manifest:
 
     def mark_verified(self, mapping: str, keys: Iterable[str]) -> None:
         now = _now()
+        statement = (
+            "UPDATE objects SET state = 'verified', verified_at = ?, updated_at = ? "
+            "WHERE mapping = ? AND key = ? AND state IN ('copied', 'verified')"
+        )
         with self._lock:
+            self._pending.extend((statement, (now, now, mapping, key)) for key in keys)
             self._flush_locked()
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(
-                    "UPDATE objects SET state = 'verified', verified_at = ?, updated_at = ? "
-                    "WHERE mapping = ? AND key = ? AND state IN ('copied', 'verified')",
-                    [(now, now, mapping, key) for key in keys],
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
 
     def counts(self, mapping: str) -> dict[str, int]:
         self.flush()

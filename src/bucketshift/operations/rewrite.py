@@ -113,7 +113,7 @@ class RewriteRun:
         report = RewriteReport(self.request.mode)
         dsn = database.dsn.get_secret_value()
         with connect(dsn) as conn, contextlib.ExitStack() as stack:
-            writers = [stack.enter_context(connect(dsn)) for _ in range(WRITERS)]
+            writers = [stack.enter_context(connect(dsn)) for _ in range(WRITERS if self.request.mode == "apply" else 0)]
             for writer in writers:
                 writer.execute("SET synchronous_commit = off")
             if self.request.mode == "discover":
