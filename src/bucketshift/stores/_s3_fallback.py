@@ -207,14 +207,34 @@ async def put_multipart(
             **complete,
         )
     except BaseException:
-        for task in in_flight:
-            task.cancel()
         await asyncio.shield(_abort(client, bucket, key, upload_id, in_flight))
         raise
     return strip_etag(response.get("ETag"))
 
 
+PARTS_SETTLE_SECONDS = 60.0
+ABORT_ATTEMPTS = 3
+
+
 async def _abort(client: Any, bucket: str, key: str, upload_id: str, in_flight: set[asyncio.Task[Any]]) -> None:
-    await asyncio.gather(*in_flight, return_exceptions=True)
-    with contextlib.suppress(Exception):  # the upload's own failure is what the caller must see
-        await asyncio.to_thread(client.abort_multipart_upload, Bucket=bucket, Key=key, UploadId=upload_id)
+    """Abort once the parts in flight have settled, trying again if the abort itself fails.
+
+    A part still arriving when the upload is aborted may be kept by S3, and cancelling its task
+    would not stop the thread sending it; so the parts get a bounded time to finish first.
+    """
+    if in_flight:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*in_flight, return_exceptions=True), PARTS_SETTLE_SECONDS)
+    for attempt in range(ABORT_ATTEMPTS):
+        try:
+            await asyncio.to_thread(client.abort_multipart_upload, Bucket=bucket, Key=key, UploadId=upload_id)
+            return
+        except Exception as exc:  # the upload's own failure is what the caller must see
+            if _error_code(exc) == "NoSuchUpload":
+                return
+        await asyncio.sleep(0.25 * (attempt + 1))
+
+
+def _error_code(exc: Exception) -> str | None:
+    response = getattr(exc, "response", None)
+    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None

@@ -543,24 +543,29 @@ class S3Store(ObjectStore):
         return strip_etag(result.get("e_tag"))
 
     async def _abort_uploads(self, bucket: str, key: str) -> None:
-        """Abort the unfinished uploads of exactly this key (the engine writes a key from one worker)."""
-        try:
-            listing = await self._boto(
-                "list uploads of", bucket, key, "list_multipart_uploads", Bucket=bucket, Prefix=key
-            )
-            for upload in listing.get("Uploads", ()):
-                if upload.get("Key") == key:
-                    await self._boto(
-                        "abort upload of",
-                        bucket,
-                        key,
-                        "abort_multipart_upload",
-                        Bucket=bucket,
-                        Key=key,
-                        UploadId=upload["UploadId"],
-                    )
-        except BucketshiftError:
-            return
+        """Abort the unfinished uploads of exactly this key (the engine writes a key from one worker).
+
+        Tried again when a request fails: the server may be busy with the parts that were in flight.
+        """
+        for attempt in range(fallback.ABORT_ATTEMPTS):
+            try:
+                listing = await self._boto(
+                    "list uploads of", bucket, key, "list_multipart_uploads", Bucket=bucket, Prefix=key
+                )
+                for upload in listing.get("Uploads", ()):
+                    if upload.get("Key") == key:
+                        await self._boto(
+                            "abort upload of",
+                            bucket,
+                            key,
+                            "abort_multipart_upload",
+                            Bucket=bucket,
+                            Key=key,
+                            UploadId=upload["UploadId"],
+                        )
+                return
+            except BucketshiftError:
+                await asyncio.sleep(0.25 * (attempt + 1))
 
     async def delete(self, bucket: str, key: str) -> None:
         self._check_key(bucket, key)
