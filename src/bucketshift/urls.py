@@ -65,6 +65,7 @@ __all__ = [
     "keep_dots",
     "parse_s3_url",
     "parse_supabase_url",
+    "plain_destination_builder",
     "replace_supabase_urls",
     "s3_bucket_base",
     "s3_object_base",
@@ -301,7 +302,7 @@ class SupabaseURLs:
     `bases` lists the storage API bases recognised, normalised (`https://ref.supabase.co/storage/v1`).
     """
 
-    __slots__ = ("_bases", "_head", "_plain", "_search", "bases")
+    __slots__ = ("_bases", "_head", "_plain", "_search", "bases", "plain_match")
 
     def __init__(self, origins: str | Iterable[str]) -> None:
         given = [origins] if isinstance(origins, str) else list(origins)
@@ -319,6 +320,9 @@ class SupabaseURLs:
         self._head = re.compile(head)
         self._search = re.compile(_BEFORE_SCHEME + head)
         self._plain = re.compile(f"(?:{heads})/object/{_PLAIN_OBJECT}")
+        self.plain_match: Callable[[str], re.Match[str] | None] = self._plain.fullmatch
+        """The match behind `plain_object` (groups `bucket` and `key`), for loops that read
+        thousands of values and cannot afford a call around it."""
 
     def _matched(self, match: re.Match[str]) -> str:
         if len(self._bases) == 1:
@@ -592,6 +596,28 @@ def destination_builder(
     if private_url_style == "key":
         return lambda key: prefix + key
     raise ValueError(f"private_url_style {private_url_style!r} is neither 's3-uri' nor 'key'")
+
+
+def plain_destination_builder(
+    mapping: BucketMappingLike,
+    endpoint: S3EndpointLike,
+    *,
+    private_url_style: PrivateURLStyle = "s3-uri",
+) -> Callable[[str], str]:
+    """`destination_builder` for keys `plain_object` returned: such a key holds only unreserved
+    characters, so unless one of its segments may be `.` or `..` it is its own URL path."""
+    general = destination_builder(mapping, endpoint, private_url_style=private_url_style)
+    prefix = mapping.prefix
+    if mapping.access != "public-read" or not _SAFE_PATH.fullmatch(prefix) or prefix[-1:] not in ("", "/"):
+        return general
+    head = f"{s3_object_base(endpoint, mapping.destination)}/{prefix}"
+
+    def build(key: str) -> str:
+        if key[:1] == "." or "/." in key:
+            return general(key)
+        return head + key
+
+    return build
 
 
 def destination_value(

@@ -13,7 +13,7 @@ from psycopg import sql
 from bucketshift.config import BucketMapping, S3Endpoint
 from bucketshift.database import journal
 from bucketshift.database.columns import resolve
-from bucketshift.database.rewrite import apply_changes, read_batches
+from bucketshift.database.rewrite import _joined, apply_changes, read_batches
 from bucketshift.database.rewriter import Rewriter, Tally
 
 ORIGIN = "https://abcd.supabase.co"
@@ -55,7 +55,7 @@ def test_a_value_edited_between_read_and_write_is_left_alone(database: str, colu
         (batch,) = read_batches(conn, column, rewriter, [f"{ORIGIN}/storage/v1/"], 100, Tally())
         conn.rollback()
         assert len(batch.changes) == 20
-        edited = batch.changes[7].key
+        edited, _, _ = batch.changes[7]
         target = sql.Identifier(column_name)
         other.execute(sql.SQL('UPDATE "T" SET {} = NULL WHERE id = %s').format(target), edited)
         other.commit()
@@ -70,3 +70,77 @@ def test_a_value_edited_between_read_and_write_is_left_alone(database: str, colu
     for key, new_value in journaled.items():
         assert new_value == current[key], "the journal holds the text the database stored"
         assert "aiuteur-images.s3.us-east-1.amazonaws.com" in new_value
+
+
+def test_batches_that_cannot_travel_joined_are_staged_and_written_alike(database: str) -> None:
+    """A text batch goes as separator-joined strings unless a value holds the separator or a
+    one-value column is empty; then it is staged by COPY, with the same result."""
+    mapping = BucketMapping(source="images", destination="aiuteur-images", access="public-read")
+    verified = {"images": {f"p/f{i}.png" for i in range(20)}}
+    rewriter = Rewriter([ORIGIN], [mapping], S3Endpoint(type="s3", region="us-east-1"), verified)
+    values = {"": url(0), "a": url(1), "b": f"see\x1f{url(2)} and {url(3)}", "c": url(4), "d": url(5)}
+    with psycopg.connect(database) as conn:
+        conn.execute('CREATE TABLE "S" (k text PRIMARY KEY, u text)')
+        conn.cursor().executemany('INSERT INTO "S" VALUES (%s, %s)', list(values.items()))
+        conn.commit()
+        (column,) = resolve(conn, ['"S".u'])
+        conn.rollback()
+        journal.ensure_schema(conn)
+        run_id = journal.start_run(conn, "apply")
+        (batch,) = read_batches(conn, column, rewriter, [f"{ORIGIN}/storage/v1/"], 100, Tally())
+        conn.rollback()
+        by_key = {key[0]: (key, old, new) for key, old, new in batch.changes}
+        empty_key, with_separator = [by_key[""]], [by_key["b"]]
+        plain = [by_key[k] for k in ("a", "c", "d")]
+        assert _joined(column, empty_key) is None
+        assert _joined(column, with_separator) is None
+        assert _joined(column, [*empty_key, *plain]) is not None, "an empty value among others splits back"
+        assert _joined(column, plain) == [
+            "a\x1fc\x1fd",
+            "\x1f".join(values[k] for k in "acd"),
+            "\x1f".join(new for _, _, new in plain),
+        ]
+        written = sum(apply_changes(conn, column, run_id, part) for part in (empty_key, with_separator, plain))
+        current = dict(conn.execute('SELECT k, u FROM "S"').fetchall())
+        journaled = conn.execute(
+            "SELECT row_key->>'k', old_value, new_value FROM bucketshift.journal WHERE run_id = %s ORDER BY id",
+            (run_id,),
+        ).fetchall()
+    assert written == 5
+    assert sorted(journaled) == sorted((k, values[k], current[k]) for k in values)
+    assert current == {key[0]: new for key, _, new in batch.changes}
+    assert current["b"].startswith("see\x1fhttps://aiuteur-images.s3.us-east-1.amazonaws.com/p/f2.png and ")
+
+
+_JOURNAL_VERSION_1 = """
+CREATE SCHEMA bucketshift;
+CREATE TABLE bucketshift.schema_info (version integer NOT NULL);
+INSERT INTO bucketshift.schema_info VALUES (1);
+CREATE TABLE bucketshift.runs (id bigserial PRIMARY KEY, kind text NOT NULL, reverts bigint,
+    started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz, summary jsonb);
+CREATE TABLE bucketshift.journal (id bigserial PRIMARY KEY, run_id bigint NOT NULL, table_schema text NOT NULL,
+    table_name text NOT NULL, column_name text NOT NULL, row_key jsonb NOT NULL, old_value text, new_value text,
+    changed_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX journal_run ON bucketshift.journal (run_id, id);
+INSERT INTO bucketshift.runs (kind) VALUES ('apply');
+INSERT INTO bucketshift.journal (run_id, table_schema, table_name, column_name, row_key, old_value, new_value)
+    VALUES (1, 'public', 'T', 'u', '{"id": 1}', 'old', 'new');
+"""
+
+
+def test_a_version_1_journal_is_upgraded_in_place(database: str) -> None:
+    with psycopg.connect(database) as conn:
+        conn.execute(_JOURNAL_VERSION_1)
+        conn.commit()
+        journal.ensure_schema(conn)
+        journal.ensure_schema(conn)
+        version = conn.execute("SELECT version FROM bucketshift.schema_info").fetchall()
+        indexes = conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'bucketshift' AND tablename = 'journal'"
+        ).fetchall()
+        kept = conn.execute("SELECT run_id, row_key, old_value, new_value FROM bucketshift.journal").fetchall()
+    assert version == [(2,)]
+    assert [(name, definition.split(" USING ")[1]) for name, definition in indexes] == [
+        ("journal_pkey", "btree (run_id, id)")
+    ]
+    assert kept == [(1, {"id": 1}, "old", "new")]

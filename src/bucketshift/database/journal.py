@@ -20,7 +20,7 @@ from bucketshift.errors import ConfigError
 
 __all__ = ["JOURNAL_VERSION", "Run", "ensure_schema", "find_run", "finish_run", "start_run"]
 
-JOURNAL_VERSION = 1
+JOURNAL_VERSION = 2
 
 _SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS bucketshift;
@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS bucketshift.runs (
     summary jsonb
 );
 CREATE TABLE IF NOT EXISTS bucketshift.journal (
-    id bigserial PRIMARY KEY,
+    id bigserial,
     run_id bigint NOT NULL,
     table_schema text NOT NULL,
     table_name text NOT NULL,
@@ -42,10 +42,18 @@ CREATE TABLE IF NOT EXISTS bucketshift.journal (
     row_key jsonb NOT NULL,
     old_value text,
     new_value text,
-    changed_at timestamptz NOT NULL DEFAULT now()
+    changed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (run_id, id)
 );
-CREATE INDEX IF NOT EXISTS journal_run ON bucketshift.journal (run_id, id);
 """
+
+_FROM_VERSION_1 = """
+ALTER TABLE bucketshift.journal DROP CONSTRAINT journal_pkey, ADD PRIMARY KEY (run_id, id);
+DROP INDEX IF EXISTS bucketshift.journal_run;
+UPDATE bucketshift.schema_info SET version = 2;
+"""
+"""Version 1 kept two indexes, on id and on (run_id, id); one serves every read (a run's rows in
+order) and each index cost about 2 us per journaled value."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,8 @@ def ensure_schema(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
         version = row[0] if row else None
         if version is None:
             conn.execute("INSERT INTO bucketshift.schema_info (version) VALUES (%s)", (JOURNAL_VERSION,))
+        elif int(version) == 1:
+            conn.execute(_FROM_VERSION_1)
         elif int(version) > JOURNAL_VERSION:
             raise ConfigError(
                 f"the database's bucketshift journal has version {version}, newer than this bucketshift "

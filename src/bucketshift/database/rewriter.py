@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bucketshift.config import BucketMapping, S3Endpoint
-from bucketshift.urls import SupabaseURL, SupabaseURLs, destination_builder
+from bucketshift.urls import SupabaseURL, SupabaseURLs, destination_builder, plain_destination_builder
 
 __all__ = ["Outcome", "Rewriter", "Tally"]
 
@@ -86,6 +86,10 @@ class Rewriter:
         self.style = private_url_style
         self._destinations = {
             m.source: destination_builder(m, endpoint, private_url_style=private_url_style)  # type: ignore[arg-type]
+            for m in mappings
+        }
+        self._plain_destinations = {
+            m.source: plain_destination_builder(m, endpoint, private_url_style=private_url_style)  # type: ignore[arg-type]
             for m in mappings
         }
         self._by_kind = {"text": self.text, "text[]": self.array, "json": self.json, "jsonb": self.json}
@@ -159,6 +163,55 @@ class Rewriter:
 
         result = walk(document)
         return json.dumps(result, ensure_ascii=False) if changed else None
+
+    def values(self, kind: str, values: Sequence[Any], tally: Tally) -> list[Any | None]:
+        """`value` for each of a batch's values, in order, with the same tally.
+
+        A rewrite spends most of its Python time here: a text value that is one plain URL (the
+        common case) is judged inline, as `text` and `_judge` would judge it; anything else goes
+        through `value`.  A test holds the two to the same results and counts.
+        """
+        if kind != "text":
+            return [self.value(kind, value, tally) for value in values]
+        match_plain, general = self.urls.plain_match, self.value
+        mappings, verified, destinations = self.mappings, self.verified, self._plain_destinations
+        samples, unverified_samples = tally.samples, tally.unverified_samples
+        plain = unmapped = unverified = rewritten = changed = 0
+        out: list[Any | None] = []
+        append = out.append
+        for value in values:
+            match = match_plain(value)
+            if match is None:
+                append(general(kind, value, tally))
+                continue
+            plain += 1
+            bucket, key = match.group("bucket", "key")
+            if bucket not in mappings:
+                unmapped += 1
+                append(None)
+            elif key not in verified.get(bucket, _NONE):
+                unverified += 1
+                if len(unverified_samples) < SAMPLES:
+                    unverified_samples.append(f"{bucket}/{key}")
+                append(None)
+            else:
+                rewritten += 1
+                new = destinations[bucket](key)
+                if new == value:
+                    append(None)
+                else:
+                    changed += 1
+                    if len(samples) < SAMPLES:
+                        samples.append((_show(value), _show(new)))
+                    append(new)
+        tally.rows_scanned += plain
+        tally.rows_matched += plain
+        tally.urls += plain
+        tally.unmapped += unmapped
+        tally.unverified += unverified
+        tally.rewritten += rewritten
+        tally.rows_changed += changed
+        return out
 
     def value(self, kind: str, value: Any, tally: Tally) -> Any | None:
         """The new value of one row (None: unchanged), with the tally and samples kept."""
