@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from queue import SimpleQueue
 from typing import Any
 
 import psycopg
@@ -139,14 +140,15 @@ def _joined(column: Column, changes: list[Change]) -> list[str] | None:
     """
     if column.kind != "text" or any(kind not in _JOINED_KEY_TYPES for kind in column.primary_key_types):
         return None
-    width = len(column.primary_key)
-    fields: list[list[Any]] = [[key[i] for key, _, _ in changes] for i in range(width)]
-    fields.append([old_text for _, old_text, _ in changes])
-    fields.append([new for _, _, new in changes])
+    fields: list[list[str]] = [
+        [key[i] for key, _, _ in changes] if kind == "text" else [str(key[i]) for key, _, _ in changes]
+        for i, kind in enumerate(column.primary_key_types)
+    ]
+    fields += [[old_text for _, old_text, _ in changes], [new for _, _, new in changes]]
     joined = []
     for values in fields:
-        text = _SEPARATOR.join(map(str, values))
-        if not text or text.count(_SEPARATOR) != len(values) - 1:
+        text = _SEPARATOR.join(values)
+        if not text or text.count(_SEPARATOR) != len(changes) - 1:
             return None
         joined.append(text)
     return joined
@@ -250,18 +252,25 @@ def rewrite_column(
         raise ValueError("applying needs at least one writer connection")
     # --sleep asks to be gentle with a busy database: one batch in flight at a time.
     writers = writers[:1] if sleep else writers
+    free: SimpleQueue[Conn] = SimpleQueue()
+    for writer in writers:
+        free.put(writer)
+
+    def write(changes: list[Change]) -> int:
+        writer = free.get()  # a thread of the pool runs this only while one of its writers is free
+        try:
+            return _apply_and_pause(writer, column, run_id, changes, sleep)
+        finally:
+            free.put(writer)
+
     with ThreadPoolExecutor(max_workers=len(writers), thread_name_prefix="bucketshift-writer") as pool:
         pending: deque[Future[int]] = deque()
-        submitted = 0
         for batch in read_batches(conn, column, rewriter, needles, batch_size, tally):
             conn.rollback()
             if batch.changes:
-                if len(pending) == len(writers):
+                if len(pending) == len(writers):  # reading further ahead measured no faster
                     written += pending.popleft().result()
-                # The oldest batch held this writer; it is free again.
-                writer = writers[submitted % len(writers)]
-                pending.append(pool.submit(_apply_and_pause, writer, column, run_id, batch.changes, sleep))
-                submitted += 1
+                pending.append(pool.submit(write, batch.changes))
             if progress is not None:
                 progress(tally.rows_scanned)
         while pending:
