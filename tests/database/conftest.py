@@ -221,8 +221,6 @@ def app_database(postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         conn.execute("ANALYZE")
     work = tmp_path_factory.mktemp("rewrite")
     plan = work / "plan.toml"
-    columns = "columns = [" + ", ".join(repr(c) for c in sorted(URL_COLUMNS)).replace("'", '"') + "]"
-    columns = columns.replace('""Odd Table"."Image URL""', '\'"Odd Table"."Image URL"\'')
     plan.write_text(PLAN.format(origin=ORIGIN, dsn=dsn, columns=""), encoding="utf-8")
     manifest_path = work / "plan.manifest.sqlite3"
     with Manifest(manifest_path) as manifest:

@@ -25,13 +25,27 @@ class Row:
     bytes_done: int
     failures: int
     note: str = ""
+    unit: str = "objects"
+    """What `done` counts; rows of other units than objects carry no bytes, and their rate is of `done`."""
+
+    @property
+    def counts_bytes(self) -> bool:
+        return self.unit == "objects"
+
+    def measure(self) -> int:
+        """The amount whose rate is shown."""
+        return self.bytes_done if self.counts_bytes else self.done
+
+    def rate_text(self, rate: float) -> str:
+        return f"{size(int(rate))}/s" if self.counts_bytes else f"{int(rate):,} {self.unit}/s"
 
 
 def _line(row: Row, rate: float) -> str:
     total = "?" if row.total is None else str(row.total)
     failed = f", {row.failures} failed" if row.failures else ""
     note = f", {row.note}" if row.note else ""
-    return f"{row.label}: {row.done}/{total} objects, {size(row.bytes_done)}, {size(int(rate))}/s{failed}{note}"
+    amount = f", {size(row.bytes_done)}" if row.counts_bytes else ""
+    return f"{row.label}: {row.done}/{total} {row.unit}{amount}, {row.rate_text(rate)}{failed}{note}"
 
 
 @asynccontextmanager
@@ -74,18 +88,18 @@ async def _rich(console: Console, rows: Callable[[], list[Row]]) -> AsyncIterato
                 ids[row.label] = progress.add_task(
                     row.label, total=None, total_text="?", bytes="", rate="", failures=""
                 )
-                last[row.label] = (now, row.bytes_done, 0.0)
+                last[row.label] = (now, row.measure(), 0.0)
             at, seen, rate = last[row.label]
             if now - at >= 1.0:
-                rate = (row.bytes_done - seen) / (now - at)
-                last[row.label] = (now, row.bytes_done, rate)
+                rate = (row.measure() - seen) / (now - at)
+                last[row.label] = (now, row.measure(), rate)
             progress.update(
                 ids[row.label],
                 completed=row.done,
                 total=row.total,
                 total_text="?" if row.total is None else str(row.total),
-                bytes=size(row.bytes_done),
-                rate=f"{size(int(rate))}/s",
+                bytes=size(row.bytes_done) if row.counts_bytes else "",
+                rate=row.rate_text(rate),
                 failures=f"[red]{row.failures} failed[/red]" if row.failures else row.note,
             )
 
@@ -110,7 +124,7 @@ async def _plain(console: Console, rows: Callable[[], list[Row]], every: float) 
     def report() -> None:
         elapsed = max(time.monotonic() - started, 1e-6)
         for row in rows():
-            console.print(_line(row, row.bytes_done / elapsed), markup=False, highlight=False)
+            console.print(_line(row, row.measure() / elapsed), markup=False, highlight=False)
 
     async def tick() -> None:
         while True:

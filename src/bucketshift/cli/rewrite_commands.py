@@ -32,7 +32,9 @@ def _confirm(question: str) -> bool:
 
 def _run_with_progress(work: RewriteRun) -> RewriteReport:
     async def go() -> RewriteReport:
-        rows = lambda: [Row(work.current or "rows", work.done_rows, None, 0, 0, "")]  # noqa: E731
+        def rows() -> list[Row]:
+            return [Row(name, s.done, s.total, 0, 0, unit="rows") for name, s in list(work.steps.items())]
+
         async with live(render.err, rows):
             return await asyncio.to_thread(work.run)
 

@@ -18,7 +18,16 @@ from psycopg.types.json import Jsonb
 from bucketshift.database.connection import translate
 from bucketshift.errors import ConfigError
 
-__all__ = ["JOURNAL_VERSION", "Run", "ensure_schema", "find_run", "finish_run", "start_run"]
+__all__ = [
+    "JOURNAL_VERSION",
+    "Run",
+    "already_reverted",
+    "changes_in",
+    "ensure_schema",
+    "find_run",
+    "finish_run",
+    "start_run",
+]
 
 JOURNAL_VERSION = 2
 
@@ -108,6 +117,13 @@ def already_reverted(conn: psycopg.Connection[tuple[Any, ...]], run_id: int) -> 
     ).fetchone()
     conn.rollback()
     return row is not None
+
+
+def changes_in(conn: psycopg.Connection[tuple[Any, ...]], run_id: int) -> int:
+    """How many values the run changed: a revert's total, read along the journal's key."""
+    row = conn.execute("SELECT count(*) FROM bucketshift.journal WHERE run_id = %s", (run_id,)).fetchone()
+    conn.rollback()
+    return int(row[0]) if row else 0
 
 
 def find_run(conn: psycopg.Connection[tuple[Any, ...]], run_id: int | None) -> Run:

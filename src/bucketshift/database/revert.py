@@ -7,6 +7,8 @@ every value it restores is journaled, in the same transaction as the change.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,8 +100,20 @@ def _revert_batch(
     return int(last[0]), total - len(left), len(left), conflicts
 
 
-def revert_run(conn: Conn, run_id: int, revert_id: int, *, batch_size: int) -> RevertReport:
-    """Undo the journaled changes of `run_id` under the revert run `revert_id`."""
+def revert_run(
+    conn: Conn,
+    run_id: int,
+    revert_id: int,
+    *,
+    batch_size: int,
+    sleep: float = 0.0,
+    progress: Callable[[int], None] | None = None,
+) -> RevertReport:
+    """Undo the journaled changes of `run_id` under the revert run `revert_id`.
+
+    `progress` is told how many of the run's journal rows have been dealt with (restored or
+    reported), after each batch; `sleep` pauses between batches, for a busy database.
+    """
     report = RevertReport(run_id, revert_id)
     for schema, table, column_name in _groups(conn, run_id):
         name = ".".join('"' + part.replace('"', '""') + '"' for part in (schema, table, column_name))
@@ -121,4 +135,8 @@ def revert_run(conn: Conn, run_id: int, revert_id: int, *, batch_size: int) -> R
             report.conflicts += conflicts
             report.by_column[column.name] = report.by_column.get(column.name, 0) + restored
             report.conflict_samples.extend(samples[: max(0, SAMPLES - len(report.conflict_samples))])
+            if progress is not None:
+                progress(report.restored + report.conflicts)
+            if sleep:
+                time.sleep(sleep)
     return report

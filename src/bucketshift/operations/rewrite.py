@@ -31,7 +31,7 @@ from bucketshift.urls import SupabaseURLs, storage_base
 WRITERS = 2
 """Connections that write batches while the main one reads: one writer left a core idle."""
 
-__all__ = ["ColumnResult", "RewriteReport", "RewriteRequest", "RewriteRun"]
+__all__ = ["ColumnResult", "RewriteReport", "RewriteRequest", "RewriteRun", "StepProgress"]
 
 Mode = Literal["plan", "discover", "sql", "apply", "revert"]
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -94,17 +94,30 @@ def verified_keys(plan: Plan, state: Path | None) -> dict[str, set[str]]:
 
 
 @dataclass
+class StepProgress:
+    done: int = 0
+    total: int | None = None
+
+
+@dataclass
 class RewriteRun:
-    """One rewrite-urls invocation; `done_rows` grows while it works (for progress)."""
+    """One rewrite-urls invocation; `steps` grows while it works (for progress).
+
+    One step per column (rows read) or per reverted run (journal rows dealt with).  Only a
+    revert knows its total beforehand: a plan's or apply's would cost a scan of every column.
+    """
 
     plan: Plan
     request: RewriteRequest
-    done_rows: int = 0
-    current: str = ""
-    _rows_before: int = field(default=0, init=False, repr=False)
+    steps: dict[str, StepProgress] = field(default_factory=dict)
 
-    def _progress(self, rows: int) -> None:
-        self.done_rows = self._rows_before + rows
+    def _step(self, name: str, total: int | None = None) -> Callable[[int], None]:
+        step = self.steps[name] = StepProgress(total=total)
+
+        def advance(rows: int) -> None:
+            step.done = rows
+
+        return advance
 
     def run(self) -> RewriteReport:
         database = _database(self.plan)
@@ -131,7 +144,7 @@ class RewriteRun:
                 journal.ensure_schema(conn)
                 report.run_id = journal.start_run(conn, "apply")
             for column in columns:
-                self.current = column.name
+                advance = self._step(column.name)
                 started = time.monotonic()
                 if self.request.mode == "sql":
                     result = ColumnResult(column.name, column.kind, Tally())
@@ -139,11 +152,10 @@ class RewriteRun:
                 else:
                     tally, written = rewrite_column(
                         conn, column, rewriter, needles, run_id=report.run_id, batch_size=batch,
-                        sleep=self.request.sleep, progress=self._progress, writers=writers,
+                        sleep=self.request.sleep, progress=advance, writers=writers,
                     )  # fmt: skip
                     result = ColumnResult(column.name, column.kind, tally, written)
                 result.seconds = time.monotonic() - started
-                self._rows_before = self.done_rows
                 report.columns.append(result)
             if report.run_id is not None:
                 journal.finish_run(conn, report.run_id, _summary(report))
@@ -188,10 +200,12 @@ class RewriteRun:
         if journal.already_reverted(conn, target.id):
             report.nothing_to_revert = f"run {target.id} was already reverted; nothing to do"
             return report
+        advance = self._step(f"revert run {target.id}", journal.changes_in(conn, target.id))
         report.run_id = journal.start_run(conn, "revert", reverts=target.id)
         report.reverted = revert_run(
-            conn, target.id, report.run_id, batch_size=self.request.batch_size or database.batch_size
-        )
+            conn, target.id, report.run_id, batch_size=self.request.batch_size or database.batch_size,
+            sleep=self.request.sleep, progress=advance,
+        )  # fmt: skip
         journal.finish_run(conn, report.run_id, {"reverted": target.id, "restored": report.reverted.restored,
                                                   "conflicts": report.reverted.conflicts})  # fmt: skip
         return report
