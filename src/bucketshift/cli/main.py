@@ -15,6 +15,7 @@ from bucketshift.cli import render
 from bucketshift.cli.progress import Row, live
 from bucketshift.cli.provision_commands import register, run_posture
 from bucketshift.cli.rewrite_commands import register as register_rewrite
+from bucketshift.cli.rewrite_commands import run_with_progress
 from bucketshift.config import Plan, load_plan
 from bucketshift.engine.pacing import parse_rate
 from bucketshift.errors import EXIT_FAILURES, BucketshiftError, UsageError
@@ -23,6 +24,7 @@ from bucketshift.operations.copy import CopyRequest, CopyRun, Mode
 from bucketshift.operations.demo import demo_environment, demo_landing
 from bucketshift.operations.listing import list_objects
 from bucketshift.operations.reconcile import reconcile_plan
+from bucketshift.operations.rewrite import RewriteRequest, RewriteRun
 from bucketshift.operations.verify import VerifyRequest, VerifyRun
 
 app = typer.Typer(
@@ -250,7 +252,7 @@ def demo(
     render.out.print("[bold]bucketshift demo[/bold]: starting a Supabase Storage emulator and moto (S3) on 127.0.0.1")
     with demo_environment(workdir) as env:
         counts = {b: len(env.seeded.keys(b)) for b in ("asset-images", "images", "videos")}
-        render.demo_intro(env.emulator.url, env.moto.endpoint_url, env.plan_path, counts)
+        render.demo_intro(env.emulator.url, env.moto.endpoint_url, env.plan_path, counts, env.database_rows)
         render.out.print("\n[bold]1. provision[/bold]: each destination bucket with the exposure its mapping asks for")
         render.provision_plan(env.provisioned.plan)
         render.provision_result(env.provisioned)
@@ -261,8 +263,25 @@ def demo(
         _run_verify(work, json_output=False)
         landed = eventloop.run(demo_landing(env))
         render.demo_landing(landed, manifest=str(env.plan_path.with_name("bucketshift.manifest.sqlite3")))
+        if env.no_database is None:
+            _demo_rewrite(env.plan)
+        else:
+            render.out.print(f"\n[yellow]rewrite-urls not shown[/yellow]: {env.no_database}", markup=False)
+        render.demo_end()
     if not work.ok:
         raise typer.Exit(EXIT_FAILURES)
+
+
+def _demo_rewrite(plan: Plan) -> None:
+    """The app's stored URLs: planned, applied (journaled), then reverted from the journal."""
+    steps = (
+        ("plan", "5. rewrite-urls", "the URLs the app's database keeps, and what each becomes (nothing written)"),
+        ("apply", "6. rewrite-urls --apply", "the verified URLs rewritten in batches, every change journaled"),
+        ("revert", "7. rewrite-urls --revert", "the undo: every value put back from the journal"),
+    )
+    for mode, title, what in steps:
+        render.out.print(f"\n[bold]{title}[/bold]: {what}")
+        render.rewrite_report(run_with_progress(RewriteRun(plan, RewriteRequest(mode=mode))))
 
 
 def run(argv: list[str] | None = None) -> Any:

@@ -229,11 +229,14 @@ def verify_summary(reports: list[VerifyReport]) -> None:
     out.print(f"{verdict}: {missing} missing, {differing} differing")
 
 
-def demo_intro(source_url: str, s3_url: str, plan: Path, counts: dict[str, int]) -> None:
+def demo_intro(source_url: str, s3_url: str, plan: Path, counts: dict[str, int], database_rows: dict[str, int]) -> None:
     out.print(f"  Supabase Storage emulator: {source_url}/storage/v1")
     out.print(f"  S3 (moto):                 {s3_url}")
     seeded = ", ".join(f"{bucket} {n}" for bucket, n in counts.items())
     out.print(f"  seeded the source with an app's files: {seeded} objects")
+    if database_rows:
+        rows = ", ".join(f"{column} {n}" for column, n in database_rows.items())
+        out.print(f"  the app's database (a throw-away PostgreSQL), rows holding storage URLs: {rows}", markup=False)
     out.print(f"  plan file: {plan}")
 
 
@@ -251,7 +254,10 @@ def demo_landing(landings: list[Landing], *, manifest: str) -> None:
             out.print(f"{landing.destination} ({kind}):", markup=False)
             out.print(f"  {landing.sample_url}", markup=False, overflow="ignore", crop=False)
     out.print(f"manifest (one row per object, for resume and verify): {manifest}", markup=False)
-    out.print("The servers stop now; point a plan file at your own project to do it for real.")
+
+
+def demo_end() -> None:
+    out.print("\nThe servers stop now; point a plan file at your own project to do it for real.")
 
 
 # provisioning ---------------------------------------------------------------------------------

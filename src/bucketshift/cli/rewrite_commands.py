@@ -19,7 +19,7 @@ from bucketshift.config import load_plan
 from bucketshift.errors import EXIT_FAILURES, UsageError
 from bucketshift.operations.rewrite import RewriteReport, RewriteRequest, RewriteRun
 
-__all__ = ["register"]
+__all__ = ["register", "run_with_progress"]
 
 DEFAULT_PLAN = Path("bucketshift.toml")
 
@@ -30,7 +30,9 @@ def _confirm(question: str) -> bool:
     return typer.confirm(question, default=False, err=True)
 
 
-def _run_with_progress(work: RewriteRun) -> RewriteReport:
+def run_with_progress(work: RewriteRun) -> RewriteReport:
+    """Run `work` off the event loop while its steps show as progress rows."""
+
     async def go() -> RewriteReport:
         def rows() -> list[Row]:
             return [Row(name, s.done, s.total, 0, 0, unit="rows") for name, s in list(work.steps.items())]
@@ -80,7 +82,7 @@ def rewrite_urls(
         sql_file.write_text("", encoding="utf-8")
     request = RewriteRequest(mode=mode, run_id=run, batch_size=batch_size, sleep=sleep, sql_path=sql_file, state=state)
     work = RewriteRun(plan, request)
-    report = _run_with_progress(work) if mode in ("apply", "plan", "revert") else work.run()
+    report = run_with_progress(work) if mode in ("apply", "plan", "revert") else work.run()
     if json_output:
         render.emit_json(render.rewrite_json(report))
     else:

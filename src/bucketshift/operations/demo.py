@@ -2,8 +2,10 @@
 
 Starts our Supabase Storage emulator and moto (S3) on free loopback ports, seeds an app shaped
 like our first users' (public `asset-images` and `images`, private `videos`), writes a plan file
-naming all of it, and provisions the destination buckets from that plan.  The caller then runs the same
-operations a user runs against production.
+naming all of it, and provisions the destination buckets from that plan.  With the PostgreSQL server
+programs on this machine it also starts a throw-away cluster holding the app's own database, whose
+stored URLs `rewrite-urls` then moves.  The caller runs the same operations a user runs against
+production.
 """
 
 from __future__ import annotations
@@ -19,8 +21,17 @@ from bucketshift import eventloop
 from bucketshift.config import Plan, SupabaseEndpoint, load_plan
 from bucketshift.errors import UsageError
 from bucketshift.operations.provision import ProvisionResult, provision
+from bucketshift.sandbox.app_database import URL_COLUMNS, seed_app_database
 from bucketshift.sandbox.seed import Seeded, SeedPlan, seed_app
-from bucketshift.sandbox.servers import EmulatorServer, MotoServer, run_emulator, run_moto
+from bucketshift.sandbox.servers import (
+    EmulatorServer,
+    MotoServer,
+    ServerError,
+    pg_bin,
+    postgres_cluster,
+    run_emulator,
+    run_moto,
+)
 from bucketshift.stores.registry import open_store
 
 __all__ = ["DEMO_SEED", "DemoEnvironment", "Landing", "demo_environment", "demo_landing"]
@@ -72,6 +83,12 @@ browser_uploads = true                      # the app uploads videos through pre
 concurrency = 32
 """
 
+DATABASE = """
+[database]                                  # the app's Postgres (a throw-away cluster here)
+dsn = "{dsn}"
+columns = [{columns}]
+"""
+
 
 @dataclass
 class DemoEnvironment:
@@ -82,6 +99,10 @@ class DemoEnvironment:
     moto: MotoServer
     seeded: Seeded
     provisioned: ProvisionResult
+    database_rows: dict[str, int]
+    """Rows per URL column of the app's database; empty when there is none."""
+    no_database: str | None = None
+    """Why the demo has no app database (no PostgreSQL server programs here)."""
 
 
 async def _seed(emulator: EmulatorServer, seed: SeedPlan) -> Seeded:
@@ -101,11 +122,26 @@ def demo_environment(workdir: Path | None = None, seed: SeedPlan = DEMO_SEED) ->
         emulator = stack.enter_context(run_emulator(base / "supabase"))
         moto = stack.enter_context(run_moto(base))
         seeded = eventloop.run(_seed(emulator, seed))
+        text = PLAN.format(url=emulator.url, endpoint=moto.endpoint_url)
+        rows: dict[str, int] = {}
+        no_database = _no_postgres()
+        if no_database is None:
+            cluster = stack.enter_context(postgres_cluster())
+            rows = seed_app_database(cluster.dsn, emulator.url, seeded)
+            text += DATABASE.format(dsn=cluster.dsn, columns=", ".join(f'"{c}"' for c in URL_COLUMNS))
         plan_path = base / "bucketshift.toml"
-        plan_path.write_text(PLAN.format(url=emulator.url, endpoint=moto.endpoint_url), encoding="utf-8")
+        plan_path.write_text(text, encoding="utf-8")
         plan = load_plan(plan_path, env={"DEMO_SUPABASE_SERVICE_ROLE_KEY": emulator.service_role_key})
         provisioned = provision(plan)
-        yield DemoEnvironment(base, plan_path, plan, emulator, moto, seeded, provisioned)
+        yield DemoEnvironment(base, plan_path, plan, emulator, moto, seeded, provisioned, rows, no_database)
+
+
+def _no_postgres() -> str | None:
+    try:
+        pg_bin("initdb")
+    except ServerError as error:
+        return error.message
+    return None
 
 
 @dataclass(frozen=True)
