@@ -9,9 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from bucketshift.config import S3Endpoint, load_plan
+from bucketshift.database import journal
+from bucketshift.database.revert import revert_run
 from bucketshift.operations.rewrite import RewriteRequest, RewriteRun, StepProgress
 from bucketshift.urls import parse_s3_url
 
@@ -164,6 +167,37 @@ def test_progress_counts_the_rows_read_and_the_journal_rows_reverted(app_databas
     assert reverted is not None
     assert reverted.restored == changed
     assert reverting.steps == {f"revert run {applied.run_id}": StepProgress(done=changed, total=changed)}
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_a_revert_interrupted_midway_finishes_on_rerun_without_false_conflicts(app_database: Any) -> None:
+    with_columns(app_database, 'columns = ["frames.image_url"]')
+    before = app_database.table_hashes()
+    applied = RewriteRun(load_plan(app_database.plan_path), RewriteRequest(mode="apply")).run()
+    (column,) = applied.columns
+    assert applied.run_id is not None
+    assert column.written > 3000
+
+    def stop(done: int) -> None:
+        raise Interrupted(done)
+
+    with psycopg.connect(app_database.dsn) as conn:
+        first = journal.start_run(conn, "revert", reverts=applied.run_id)
+        with pytest.raises(Interrupted):
+            revert_run(conn, applied.run_id, first, batch_size=1000, progress=stop)
+    assert app_database.table_hashes() != before, "the interrupted revert restored its first batch only"
+
+    resumed = cli("rewrite-urls", "--revert", "--yes", "--json", "--config", str(app_database.plan_path))
+    assert resumed.returncode == 0, resumed.stderr
+    report = json.loads(resumed.stdout)["reverted"]
+    assert report["run"] == applied.run_id
+    assert report["conflicts"] == 0, "values the interrupted revert put back are not changes made since"
+    assert report["already_restored"] == 1000
+    assert report["restored"] == column.written - 1000
+    assert app_database.table_hashes() == before
 
 
 @pytest.mark.parametrize(

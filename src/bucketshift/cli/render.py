@@ -438,6 +438,7 @@ def rewrite_json(report: RewriteReport) -> dict[str, Any]:
         out["reverted"] = {
             "run": r.run_id,
             "restored": r.restored,
+            "already_restored": r.already_restored,
             "conflicts": r.conflicts,
             "by_column": r.by_column,
             "conflict_samples": [{"column": c.column, "key": c.row_key} for c in r.conflict_samples],
@@ -465,6 +466,9 @@ def rewrite_report(report: RewriteReport, *, sql_file: Path | None = None) -> No
         out.print(f"revert of run {r.run_id} (journaled as run {r.revert_run_id}): {r.restored} values restored")
         for column, n in sorted(r.by_column.items()):
             out.print(f"  {column}: {n}", markup=False)
+        if r.already_restored:
+            out.print(f"{r.already_restored} values already held their old value (an earlier revert of this run "
+                      "was interrupted after restoring them)")  # fmt: skip
         if r.conflicts:
             out.print(f"[yellow]{r.conflicts} values changed since the rewrite were left as they are:[/yellow]")
             for c in r.conflict_samples:

@@ -206,8 +206,10 @@ class RewriteRun:
             conn, target.id, report.run_id, batch_size=self.request.batch_size or database.batch_size,
             sleep=self.request.sleep, progress=advance,
         )  # fmt: skip
-        journal.finish_run(conn, report.run_id, {"reverted": target.id, "restored": report.reverted.restored,
-                                                  "conflicts": report.reverted.conflicts})  # fmt: skip
+        r = report.reverted
+        summary = {"reverted": target.id, "restored": r.restored, "already_restored": r.already_restored,
+                   "conflicts": r.conflicts}  # fmt: skip
+        journal.finish_run(conn, report.run_id, summary)
         return report
 
 
