@@ -200,6 +200,25 @@ def test_a_revert_interrupted_midway_finishes_on_rerun_without_false_conflicts(a
     assert app_database.table_hashes() == before
 
 
+def test_a_revert_names_the_other_runs_still_in_place(app_database: Any) -> None:
+    before = app_database.table_hashes()
+    runs = []
+    for column in ("frames.image_url", "global_assets.image_key_url"):  # as an interrupted apply run again would
+        with_columns(app_database, f'columns = ["{column}"]')
+        applied = cli("rewrite-urls", "--apply", "--yes", "--json", "--config", str(app_database.plan_path))
+        assert applied.returncode == 0, applied.stderr
+        runs.append(json.loads(applied.stdout)["run_id"])
+    first = cli("rewrite-urls", "--revert", "--yes", "--config", str(app_database.plan_path))
+    assert first.returncode == 0, first.stderr
+    assert f"revert of run {runs[1]} " in first.stdout
+    assert f"run {runs[0]} also rewrote values and is not reverted" in " ".join(first.stdout.split())
+    second = cli("rewrite-urls", "--revert", "--yes", "--json", "--config", str(app_database.plan_path))
+    report = json.loads(second.stdout)
+    assert report["reverted"]["run"] == runs[0]
+    assert report["still_applied"] == []
+    assert app_database.table_hashes() == before
+
+
 @pytest.mark.parametrize(
     ("line", "expected"),
     [

@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bucketshift.database.revert import RevertReport
 from bucketshift.database.rewriter import Tally
 from bucketshift.engine.reconcile import ReconcileReport
 from bucketshift.engine.transfer import MappingReport
@@ -445,7 +446,22 @@ def rewrite_json(report: RewriteReport) -> dict[str, Any]:
         }
     if report.nothing_to_revert:
         out["nothing_to_revert"] = report.nothing_to_revert
+    if report.mode == "revert":
+        out["still_applied"] = report.still_applied
     return out
+
+
+def _reverted(r: RevertReport) -> None:
+    out.print(f"revert of run {r.run_id} (journaled as run {r.revert_run_id}): {r.restored} values restored")
+    for column, n in sorted(r.by_column.items()):
+        out.print(f"  {column}: {n}", markup=False)
+    if r.already_restored:
+        out.print(f"{r.already_restored} values already held their old value (an earlier revert of this run "
+                  "was interrupted after restoring them)")  # fmt: skip
+    if r.conflicts:
+        out.print(f"[yellow]{r.conflicts} values changed since the rewrite were left as they are:[/yellow]")
+        for c in r.conflict_samples:
+            out.print(f"  {c.column} {c.row_key}", markup=False)
 
 
 def rewrite_report(report: RewriteReport, *, sql_file: Path | None = None) -> None:
@@ -458,21 +474,13 @@ def rewrite_report(report: RewriteReport, *, sql_file: Path | None = None) -> No
             out.print("no column holds a storage URL of the source project")
         return
     if report.mode == "revert":
+        if report.reverted is not None:
+            _reverted(report.reverted)
         if report.nothing_to_revert:
             out.print(report.nothing_to_revert, markup=False)
-            return
-        r = report.reverted
-        assert r is not None
-        out.print(f"revert of run {r.run_id} (journaled as run {r.revert_run_id}): {r.restored} values restored")
-        for column, n in sorted(r.by_column.items()):
-            out.print(f"  {column}: {n}", markup=False)
-        if r.already_restored:
-            out.print(f"{r.already_restored} values already held their old value (an earlier revert of this run "
-                      "was interrupted after restoring them)")  # fmt: skip
-        if r.conflicts:
-            out.print(f"[yellow]{r.conflicts} values changed since the rewrite were left as they are:[/yellow]")
-            for c in r.conflict_samples:
-                out.print(f"  {c.column} {c.row_key}", markup=False)
+        for run in report.still_applied:
+            out.print(f"[yellow]run {run} also rewrote values and is not reverted[/yellow]; undo it with: "
+                      f"bucketshift rewrite-urls --revert --run {run}")  # fmt: skip
         return
     title = {"plan": "rewrite plan (nothing written)", "sql": "rewrite as SQL", "apply": "rewrite applied"}
     table = Table("column", "type", "rows with URLs", "URLs", "to rewrite" if report.mode != "apply" else "rewritten",

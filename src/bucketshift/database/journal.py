@@ -27,6 +27,7 @@ __all__ = [
     "find_run",
     "finish_run",
     "start_run",
+    "unreverted_runs",
 ]
 
 JOURNAL_VERSION = 2
@@ -126,14 +127,31 @@ def changes_in(conn: psycopg.Connection[tuple[Any, ...]], run_id: int) -> int:
     return int(row[0]) if row else 0
 
 
+_UNREVERTED = (
+    "kind = 'apply' "
+    "AND NOT EXISTS (SELECT 1 FROM bucketshift.runs v WHERE v.reverts = r.id AND v.finished_at IS NOT NULL) "
+    "AND EXISTS (SELECT 1 FROM bucketshift.journal j WHERE j.run_id = r.id)"
+)
+"""An apply run (`r`) that changed something and has no finished revert."""
+
+
+def unreverted_runs(conn: psycopg.Connection[tuple[Any, ...]]) -> list[int]:
+    """Apply runs still in place, oldest first.
+
+    An apply interrupted and run again leaves two runs, and a revert undoes one: the caller
+    says which others are still in place.
+    """
+    rows = conn.execute(f"SELECT id FROM bucketshift.runs r WHERE {_UNREVERTED} ORDER BY id").fetchall()  # noqa: S608
+    conn.rollback()
+    return [int(row[0]) for row in rows]
+
+
 def find_run(conn: psycopg.Connection[tuple[Any, ...]], run_id: int | None) -> Run:
     """The given apply run, or the latest apply that changed something and is not yet reverted."""
     if run_id is None:
         row = conn.execute(
-            "SELECT id, kind, reverts, finished_at IS NOT NULL FROM bucketshift.runs r WHERE kind = 'apply' "
-            "AND NOT EXISTS (SELECT 1 FROM bucketshift.runs v WHERE v.reverts = r.id AND v.finished_at IS NOT NULL) "
-            "AND EXISTS (SELECT 1 FROM bucketshift.journal j WHERE j.run_id = r.id) "
-            "ORDER BY id DESC LIMIT 1"
+            "SELECT id, kind, reverts, finished_at IS NOT NULL FROM bucketshift.runs r "  # noqa: S608
+            f"WHERE {_UNREVERTED} ORDER BY id DESC LIMIT 1"
         ).fetchone()
         if row is None:
             raise ConfigError("there is no rewrite run to revert in this database's bucketshift journal")

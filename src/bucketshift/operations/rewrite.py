@@ -69,6 +69,8 @@ class RewriteReport:
     discovered: list[Found] = field(default_factory=list)
     reverted: RevertReport | None = None
     nothing_to_revert: str | None = None
+    still_applied: list[int] = field(default_factory=list)
+    """After a revert: other apply runs whose changes are still in place (an apply run again)."""
 
 
 def _database(plan: Plan) -> DatabaseConfig:
@@ -136,7 +138,9 @@ class RewriteRun:
                 )
                 return report
             if self.request.mode == "revert":
-                return self._revert(conn, report, database)
+                self._revert(conn, report, database)
+                report.still_applied = journal.unreverted_runs(conn)
+                return report
             columns = self._columns(conn, database, needles, origins)
             rewriter = self._rewriter(origins, database)
             batch = self.request.batch_size or database.batch_size
@@ -188,18 +192,18 @@ class RewriteRun:
                     out.write(statement + "\n")
                 conn.rollback()
 
-    def _revert(self, conn, report: RewriteReport, database: DatabaseConfig) -> RewriteReport:
+    def _revert(self, conn, report: RewriteReport, database: DatabaseConfig) -> None:
         journal.ensure_schema(conn)
         try:
             target = journal.find_run(conn, self.request.run_id)
         except ConfigError as error:
             if self.request.run_id is None:
                 report.nothing_to_revert = str(error)
-                return report
+                return
             raise
         if journal.already_reverted(conn, target.id):
             report.nothing_to_revert = f"run {target.id} was already reverted; nothing to do"
-            return report
+            return
         advance = self._step(f"revert run {target.id}", journal.changes_in(conn, target.id))
         report.run_id = journal.start_run(conn, "revert", reverts=target.id)
         report.reverted = revert_run(
@@ -210,7 +214,6 @@ class RewriteRun:
         summary = {"reverted": target.id, "restored": r.restored, "already_restored": r.already_restored,
                    "conflicts": r.conflicts}  # fmt: skip
         journal.finish_run(conn, report.run_id, summary)
-        return report
 
 
 def _summary(report: RewriteReport) -> dict[str, object]:
