@@ -71,6 +71,23 @@ def test_bad_usage_is_exit_2() -> None:
     assert bucketshift("no-such-verb").returncode == 2
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["rewrite-urls", "3"], "a run number only goes with --revert"),
+        (["rewrite-urls", "--apply", "--run", "3"], "a run number only goes with --revert"),
+        (["rewrite-urls", "--revert", "3", "--run", "4"], "two runs to revert given (3 and --run 4)"),
+        (["rewrite-urls", "--apply", "--revert"], "choose one of --apply, --revert"),
+    ],
+)
+def test_rewrite_urls_usage_is_one_line_and_exit_2(tmp_path: Path, args: list[str], expected: str) -> None:
+    done = bucketshift(*args, "--config", str(tmp_path / "never-read.toml"))
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert expected in lines[0]
+
+
 PLAN = """
 [source]
 type = "supabase"

@@ -137,9 +137,7 @@ def test_a_value_edited_after_apply_is_reported_and_left_alone(app_database: Any
     run = json.loads(applied.stdout)["run_id"]
     with app_database.connect() as conn:
         conn.execute("UPDATE frames SET image_url = 'https://cdn.example.com/replaced.png' WHERE id IN (1, 2)")
-    reverted = cli(
-        "rewrite-urls", "--revert", "--run", str(run), "--yes", "--json", "--config", str(app_database.plan_path)
-    )
+    reverted = cli("rewrite-urls", "--revert", str(run), "--yes", "--json", "--config", str(app_database.plan_path))
     assert reverted.returncode == 0, reverted.stderr
     report = json.loads(reverted.stdout)["reverted"]
     assert report["conflicts"] == 2

@@ -44,6 +44,9 @@ def run_with_progress(work: RewriteRun) -> RewriteReport:
 
 
 def rewrite_urls(
+    revert_run: Annotated[
+        int | None, typer.Argument(metavar="RUN", help="With --revert: the run to revert (as --run).")
+    ] = None,
     config: Annotated[Path, typer.Option("--config", "-c", help="The plan file.", envvar="BUCKETSHIFT_CONFIG")] = (
         DEFAULT_PLAN
     ),
@@ -69,8 +72,12 @@ def rewrite_urls(
     if len(chosen) > 1:
         raise UsageError(f"choose one of {', '.join(chosen)}")
     mode = "discover" if discover else "apply" if apply else "sql" if sql_file else "revert" if revert else "plan"
+    if revert_run is not None:
+        if run is not None and run != revert_run:
+            raise UsageError(f"two runs to revert given ({revert_run} and --run {run}); give one")
+        run = revert_run
     if run is not None and mode != "revert":
-        raise UsageError("--run only goes with --revert")
+        raise UsageError("a run number only goes with --revert")
     plan = load_plan(config)
     if (
         mode in ("apply", "revert")
