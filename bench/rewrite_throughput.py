@@ -64,7 +64,7 @@ def main() -> None:
         journal.finish_run(conn, run_id, {})
         revert_id = journal.start_run(conn, "revert", reverts=run_id)
         started = time.perf_counter()
-        reverted = revert_run(conn, run_id, revert_id, batch_size=a.batch_size)
+        reverted = revert_run(conn, run_id, revert_id, batch_size=a.batch_size, writers=writers)
         revert_s = time.perf_counter() - started
         result = {
             "rows": a.rows,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
@@ -13,7 +15,8 @@ from psycopg import sql
 from bucketshift.config import BucketMapping, S3Endpoint
 from bucketshift.database import journal
 from bucketshift.database.columns import resolve
-from bucketshift.database.rewrite import _joined, apply_changes, read_batches
+from bucketshift.database.revert import revert_run
+from bucketshift.database.rewrite import _joined, apply_changes, read_batches, rewrite_column
 from bucketshift.database.rewriter import Rewriter, Tally
 
 ORIGIN = "https://abcd.supabase.co"
@@ -110,6 +113,41 @@ def test_batches_that_cannot_travel_joined_are_staged_and_written_alike(database
     assert sorted(journaled) == sorted((k, values[k], current[k]) for k in values)
     assert current == {key[0]: new for key, _, new in batch.changes}
     assert current["b"].startswith("see\x1fhttps://aiuteur-images.s3.us-east-1.amazonaws.com/p/f2.png and ")
+
+
+def test_a_revert_by_a_composite_key_of_other_types_is_exact(database: str) -> None:
+    """Keys that cannot travel joined (a timestamptz) and a value holding the separator go by COPY,
+    through two writers, both ways; a value edited since is reported with its typed key."""
+    mapping = BucketMapping(source="images", destination="aiuteur-images", access="public-read")
+    verified = {"images": {f"p/f{i}.png" for i in range(20)}}
+    rewriter = Rewriter([ORIGIN], [mapping], S3Endpoint(type="s3", region="us-east-1"), verified)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [(start + timedelta(seconds=i), f"user {i}", url(i) if i != 4 else f"note\x1f{url(4)}") for i in range(20)]
+    table_text = """SELECT string_agg(c::text, '|' ORDER BY c::text) FROM "C" c"""
+    with contextlib.ExitStack() as stack:
+        conn, *writers = (stack.enter_context(psycopg.connect(database)) for _ in range(3))
+        conn.execute('CREATE TABLE "C" (at timestamptz, who text, u text, PRIMARY KEY (at, who))')
+        conn.cursor().executemany('INSERT INTO "C" VALUES (%s, %s, %s)', rows)
+        conn.commit()
+        before = conn.execute(table_text).fetchone()
+        (column,) = resolve(conn, ['"C".u'])
+        conn.rollback()
+        journal.ensure_schema(conn)
+        run_id = journal.start_run(conn, "apply")
+        needles = [f"{ORIGIN}/storage/v1/"]
+        _, written = rewrite_column(conn, column, rewriter, needles, run_id=run_id, batch_size=7, writers=writers)
+        assert written == 20
+        conn.execute("UPDATE \"C\" SET u = 'edited' WHERE who = 'user 3'")
+        conn.commit()
+        revert_id = journal.start_run(conn, "revert", reverts=run_id)
+        report = revert_run(conn, run_id, revert_id, batch_size=7, writers=writers)
+        assert (report.restored, report.already_restored, report.conflicts) == (19, 0, 1)
+        (conflict,) = report.conflict_samples
+        assert conflict.row_key["who"] == "user 3"
+        assert datetime.fromisoformat(conflict.row_key["at"]) == start + timedelta(seconds=3)
+        conn.execute('UPDATE "C" SET u = %s WHERE who = %s', (rows[3][2], "user 3"))
+        conn.commit()
+        assert conn.execute(table_text).fetchone() == before
 
 
 _JOURNAL_VERSION_1 = """

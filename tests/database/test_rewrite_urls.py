@@ -182,10 +182,10 @@ def test_a_revert_interrupted_midway_finishes_on_rerun_without_false_conflicts(a
     def stop(done: int) -> None:
         raise Interrupted(done)
 
-    with psycopg.connect(app_database.dsn) as conn:
+    with psycopg.connect(app_database.dsn) as conn, psycopg.connect(app_database.dsn) as writer:
         first = journal.start_run(conn, "revert", reverts=applied.run_id)
         with pytest.raises(Interrupted):
-            revert_run(conn, applied.run_id, first, batch_size=1000, progress=stop)
+            revert_run(conn, applied.run_id, first, batch_size=1000, writers=[writer], progress=stop)
     assert app_database.table_hashes() != before, "the interrupted revert restored its first batch only"
 
     resumed = cli("rewrite-urls", "--revert", "--yes", "--json", "--config", str(app_database.plan_path))

@@ -10,12 +10,8 @@ With `apply=False` nothing is written and the counts are those an apply would pr
 
 from __future__ import annotations
 
-import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from queue import SimpleQueue
 from typing import Any
 
 import psycopg
@@ -24,6 +20,7 @@ from psycopg import sql
 from bucketshift.database.columns import Column, needle_filter
 from bucketshift.database.connection import translate
 from bucketshift.database.rewriter import Rewriter, Tally
+from bucketshift.database.writers import write_batches
 from bucketshift.errors import ConfigError
 
 __all__ = [
@@ -147,7 +144,10 @@ def _joined(column: Column, changes: list[Change]) -> list[str] | None:
     fields += [[old_text for _, old_text, _ in changes], [new for _, _, new in changes]]
     joined = []
     for values in fields:
-        text = _SEPARATOR.join(values)
+        try:
+            text = _SEPARATOR.join(values)
+        except TypeError:  # a NULL to write (a revert to NULL): only COPY carries it
+            return None
         if not text or text.count(_SEPARATOR) != len(changes) - 1:
             return None
         joined.append(text)
@@ -210,15 +210,12 @@ def apply_changes(conn: Conn, column: Column, run_id: int, changes: list[Change]
     return count
 
 
-def _apply_and_pause(conn: Conn, column: Column, run_id: int, changes: list[Change], sleep: float) -> int:
+def _write(conn: Conn, column: Column, run_id: int, changes: list[Change]) -> int:
     try:
-        count = apply_changes(conn, column, run_id, changes)
+        return apply_changes(conn, column, run_id, changes)
     except psycopg.Error as error:
         conn.rollback()
         raise translate(error, f"rewrite {column.name}") from None
-    if sleep:
-        time.sleep(sleep)
-    return count
 
 
 def rewrite_column(
@@ -235,46 +232,24 @@ def rewrite_column(
 ) -> tuple[Tally, int]:
     """Plan (run_id None) or apply one column; returns its tally and the rows actually changed.
 
-    Applying hands each batch to one of the `writers` (connections of their own, each in a
-    worker thread), so the database writes earlier batches while this thread reads and
-    computes the next (psycopg waits without the GIL).  Batches hold disjoint rows, so two
-    writers never wait for each other; together they keep both of a small machine's cores busy.
+    Applying writes each batch on one of the `writers` while this thread reads and computes
+    the next (`write_batches`).
     """
     tally = Tally()
-    written = 0
-    if run_id is None:
-        for _ in read_batches(conn, column, rewriter, needles, batch_size, tally):
-            conn.rollback()
-            if progress is not None:
-                progress(tally.rows_scanned)
-        return tally, 0
-    if not writers:
-        raise ValueError("applying needs at least one writer connection")
-    # --sleep asks to be gentle with a busy database: one batch in flight at a time.
-    writers = writers[:1] if sleep else writers
-    free: SimpleQueue[Conn] = SimpleQueue()
-    for writer in writers:
-        free.put(writer)
 
-    def write(changes: list[Change]) -> int:
-        writer = free.get()  # a thread of the pool runs this only while one of its writers is free
-        try:
-            return _apply_and_pause(writer, column, run_id, changes, sleep)
-        finally:
-            free.put(writer)
-
-    with ThreadPoolExecutor(max_workers=len(writers), thread_name_prefix="bucketshift-writer") as pool:
-        pending: deque[Future[int]] = deque()
+    def batches() -> Iterator[list[Change]]:
         for batch in read_batches(conn, column, rewriter, needles, batch_size, tally):
             conn.rollback()
-            if batch.changes:
-                if len(pending) == len(writers):  # reading further ahead measured no faster
-                    written += pending.popleft().result()
-                pending.append(pool.submit(write, batch.changes))
             if progress is not None:
                 progress(tally.rows_scanned)
-        while pending:
-            written += pending.popleft().result()
+            if batch.changes and run_id is not None:
+                yield batch.changes
+
+    if run_id is None:
+        for _ in batches():
+            pass
+        return tally, 0
+    written = sum(write_batches(batches(), lambda w, changes: _write(w, column, run_id, changes), writers, sleep=sleep))
     return tally, written
 
 

@@ -128,7 +128,8 @@ class RewriteRun:
         report = RewriteReport(self.request.mode)
         dsn = database.dsn.get_secret_value()
         with connect(dsn) as conn, contextlib.ExitStack() as stack:
-            writers = [stack.enter_context(connect(dsn)) for _ in range(WRITERS if self.request.mode == "apply" else 0)]
+            writing = self.request.mode in ("apply", "revert")
+            writers = [stack.enter_context(connect(dsn)) for _ in range(WRITERS if writing else 0)]
             for writer in writers:
                 writer.execute("SET synchronous_commit = off")
             if self.request.mode == "discover":
@@ -138,7 +139,7 @@ class RewriteRun:
                 )
                 return report
             if self.request.mode == "revert":
-                self._revert(conn, report, database)
+                self._revert(conn, writers, report, database)
                 report.still_applied = journal.unreverted_runs(conn)
                 return report
             columns = self._columns(conn, database, needles, origins)
@@ -192,7 +193,7 @@ class RewriteRun:
                     out.write(statement + "\n")
                 conn.rollback()
 
-    def _revert(self, conn, report: RewriteReport, database: DatabaseConfig) -> None:
+    def _revert(self, conn, writers: list[Conn], report: RewriteReport, database: DatabaseConfig) -> None:
         journal.ensure_schema(conn)
         try:
             target = journal.find_run(conn, self.request.run_id)
@@ -208,7 +209,7 @@ class RewriteRun:
         report.run_id = journal.start_run(conn, "revert", reverts=target.id)
         report.reverted = revert_run(
             conn, target.id, report.run_id, batch_size=self.request.batch_size or database.batch_size,
-            sleep=self.request.sleep, progress=advance,
+            writers=writers, sleep=self.request.sleep, progress=advance,
         )  # fmt: skip
         r = report.reverted
         summary = {"reverted": target.id, "restored": r.restored, "already_restored": r.already_restored,
