@@ -1,11 +1,12 @@
 """Rewriting one column in batches keyed by primary key, each batch one transaction.
 
 A batch reads up to `batch_size` rows whose value contains the storage API base (keyset
-pagination on the primary key), computes the new values in Python, stages them with COPY into
-a temporary table, and then one statement updates the rows and writes one journal row per
-changed value.  A row is updated only if it still holds the value that was read, so a
-concurrent edit is never overwritten; the journal therefore holds exactly what changed.
-With `apply=False` nothing is written and the counts are those an apply would produce.
+pagination on the primary key) and computes the new values in Python; they travel to the
+server as a few separator-joined strings (or, when they cannot, staged by COPY into a temporary
+table), and one statement updates the rows and writes one journal row per changed value.  A
+row is updated only if it still holds the value that was read, so a concurrent edit is never
+overwritten; the journal therefore holds exactly what changed.  Without a run id nothing is
+written and the counts are those an apply would produce.
 """
 
 from __future__ import annotations
