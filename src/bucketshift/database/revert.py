@@ -22,7 +22,7 @@ from psycopg import sql
 
 from bucketshift.database.columns import Column, resolve
 from bucketshift.database.connection import translate
-from bucketshift.database.rewrite import IN_KEY_ORDER, Change, apply_changes
+from bucketshift.database.rewrite import IN_KEY_ORDER, Change, apply_changes, key_pairs
 from bucketshift.database.writers import write_batches
 
 __all__ = ["Conflict", "RevertReport", "revert_run"]
@@ -101,13 +101,13 @@ def _left_alone(conn: Conn, column: Column, changes: list[Change], restored: int
 
     Only a batch with such rows (rare) pays for this second look at its rows.
     """
-    names = [sql.Identifier(f"k{i}") for i in range(len(column.primary_key))]
+    pairs = key_pairs(column)
+    names = [name for _, name, _ in pairs]
     arrays = sql.SQL(", ").join(
-        sql.SQL("{}::text[]::{}[]").format(sql.Placeholder(), sql.SQL(kind)) for kind in column.primary_key_types
+        sql.SQL("{}::text[]::{}[]").format(sql.Placeholder(), sql.SQL(kind)) for _, _, kind in pairs
     )
-    named = list(zip(column.primary_key, names, strict=True))
-    match = sql.SQL(" AND ").join(sql.SQL("t.{} = u.{}").format(sql.Identifier(k), n) for k, n in named)
-    row_key = sql.SQL(", ").join(sql.SQL("{}, u.{}").format(sql.Literal(k), n) for k, n in named)
+    match = sql.SQL(" AND ").join(sql.SQL("t.{} = u.{}").format(sql.Identifier(k), n) for k, n, _ in pairs)
+    row_key = sql.SQL(", ").join(sql.SQL("{}, u.{}").format(sql.Literal(k), n) for k, n, _ in pairs)
     query = sql.SQL(
         "SELECT u.ord, jsonb_build_object({row_key}), t.{target}::text "
         "FROM unnest({arrays}) WITH ORDINALITY AS u({names}, ord) LEFT JOIN {table} AS t ON {match} ORDER BY u.ord"

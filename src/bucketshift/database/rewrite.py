@@ -30,6 +30,7 @@ __all__ = [
     "Batch",
     "Change",
     "apply_changes",
+    "key_pairs",
     "read_batches",
     "rewrite_column",
     "sql_statements",
@@ -114,7 +115,7 @@ def _stage_type(column: Column) -> str:
     return {"text[]": "text[]", "json": "json", "jsonb": "jsonb"}.get(column.kind, "text")
 
 
-def _pairs(column: Column) -> list[tuple[str, sql.Identifier, str]]:
+def key_pairs(column: Column) -> list[tuple[str, sql.Identifier, str]]:
     """(key column, its staging name, its type) for each primary-key column."""
     names = [sql.Identifier(f"k{i}") for i in range(len(column.primary_key))]
     return list(zip(column.primary_key, names, column.primary_key_types, strict=True))
@@ -157,7 +158,7 @@ def _joined(column: Column, changes: list[Change]) -> list[str] | None:
 
 def _update_and_journal(column: Column, source: sql.Composable) -> sql.Composed:
     """One statement: update the batch's rows that still hold the value read, journal each."""
-    pairs = _pairs(column)
+    pairs = key_pairs(column)
     target = sql.Identifier(column.column)
     match = sql.SQL(" AND ").join(sql.SQL("t.{} = b.{}").format(sql.Identifier(k), name) for k, name, _ in pairs)
     row_key = sql.SQL(", ").join(sql.SQL("{}, b.{}").format(sql.Literal(k), name) for k, name, _ in pairs)
@@ -182,7 +183,7 @@ def _update_and_journal(column: Column, source: sql.Composable) -> sql.Composed:
 
 def apply_changes(conn: Conn, column: Column, run_id: int, changes: list[Change]) -> int:
     """Update the rows and journal them in one transaction; returns how many rows changed."""
-    pairs = _pairs(column)
+    pairs = key_pairs(column)
     names = sql.SQL(", ").join(name for _, name, _ in pairs)
     params: dict[str, Any] = {"run_id": run_id, "schema": column.schema, "table": column.table, "column": column.column}
     joined = _joined(column, changes)

@@ -45,8 +45,8 @@ def _keys(seeded: Seeded, bucket: str) -> list[str]:
     return sorted(k for k in seeded.keys(bucket) if not k.endswith(PLACEHOLDER_NAME))
 
 
-def _copy(conn: psycopg.Connection, table: str, columns: str, rows: Iterable[tuple[object, ...]]) -> None:
-    names = sql.SQL(", ").join(sql.Identifier(c) for c in columns.split(", "))
+def _copy(conn: psycopg.Connection, table: str, columns: tuple[str, ...], rows: Iterable[tuple[object, ...]]) -> None:
+    names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table), names)) as copy:
         for row in rows:
             copy.write_row(row)
@@ -58,10 +58,10 @@ def seed_app_database(dsn: str, origin: str, seeded: Seeded) -> dict[str, int]:
     frames = [k for k in images if "/frames/" in k]
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(SCHEMA)
-        _copy(conn, "global_assets", "id, name, image_key_url",
+        _copy(conn, "global_assets", ("id", "name", "image_key_url"),
               ((i, key.rsplit("/", 1)[-1], _object_url(origin, "object/public", "asset-images", key))
                for i, key in enumerate(assets, 1)))  # fmt: skip
-        _copy(conn, "project_assets", "id, project, image_key_url",
+        _copy(conn, "project_assets", ("id", "project", "image_key_url"),
               ((uuid.uuid5(uuid.NAMESPACE_URL, key), key.split("/", 1)[0],
                 _object_url(origin, "object/public", "asset-images", key))
                for key in assets if key.startswith("project_2/")))  # fmt: skip
@@ -74,8 +74,8 @@ def seed_app_database(dsn: str, origin: str, seeded: Seeded) -> dict[str, int]:
             frame_rows.append((len(frames) + 1, "project_1", thumb))
         gone = _object_url(origin, "object/public", "images", "project_1/branch_1/frames/deleted_1760000000.png")
         frame_rows.append((len(frames) + 2, "project_1", gone))
-        _copy(conn, "frames", "id, project, image_url", frame_rows)
-        _copy(conn, "video_generation_jobs", "id, status, video_url",
+        _copy(conn, "frames", ("id", "project", "image_url"), frame_rows)
+        _copy(conn, "video_generation_jobs", ("id", "status", "video_url"),
               ((i, "done", _object_url(origin, "object/sign", "videos", key) + f"?token={EXPIRED_TOKEN}")
                for i, key in enumerate(videos, 1)))  # fmt: skip
         conn.execute("ANALYZE")
