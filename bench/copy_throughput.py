@@ -25,9 +25,9 @@ from pathlib import Path
 
 from bucketshift import eventloop
 from bucketshift.config import S3Endpoint, SupabaseEndpoint
-from bucketshift.sandbox.seed import large_body
-from bucketshift.sandbox.servers import run_emulator, run_moto
 from bucketshift.stores.registry import open_store
+from bucketshift_sandbox.seed import large_body
+from bucketshift_sandbox.servers import run_emulator, run_moto
 
 MB = 1_000_000
 PLAN = """

@@ -22,7 +22,7 @@ from bucketshift.database.revert import revert_run
 from bucketshift.database.rewrite import rewrite_column
 from bucketshift.database.rewriter import Rewriter
 from bucketshift.operations.rewrite import WRITERS
-from bucketshift.sandbox.servers import postgres_cluster
+from bucketshift_sandbox.servers import postgres_cluster
 
 ORIGIN = "https://abcd.supabase.co"
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 
-from bucketshift.sandbox.servers import (
+from bucketshift_sandbox.servers import (
     EmulatorServer,
     MotoServer,
     PostgresCluster,

@@ -13,7 +13,7 @@ from typing import Any
 
 from tests.provision.provision_helpers import OTHER_ACCOUNT, make_drift, raw_iam, raw_s3, write_plan
 
-from bucketshift.sandbox.servers import MotoServer
+from bucketshift_sandbox.servers import MotoServer
 
 EXE = shutil.which("bucketshift", path=str(Path(sys.executable).parent)) or "bucketshift"
 SECRET = "SECRET-never-in-output-0123456789"

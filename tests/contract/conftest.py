@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from bucketshift.config import LocalEndpoint, S3Endpoint, SupabaseEndpoint
-from bucketshift.sandbox.servers import EmulatorServer, MotoServer, _stop, _wait_for_port, free_port
 from bucketshift.stores.base import ObjectStore
 from bucketshift.stores.registry import open_store
+from bucketshift_sandbox.servers import EmulatorServer, MotoServer, _stop, _wait_for_port, free_port
 
 CASES = ["local", "s3", "supabase-v2", "supabase-legacy"]
 _names = itertools.count()

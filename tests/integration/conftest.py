@@ -11,8 +11,8 @@ import boto3
 import pytest
 
 from bucketshift.config import Plan, load_plan
-from bucketshift.sandbox.seed import APP_BUCKETS
-from bucketshift.sandbox.servers import EmulatorServer, MotoServer, run_emulator
+from bucketshift_sandbox.seed import APP_BUCKETS
+from bucketshift_sandbox.servers import EmulatorServer, MotoServer, run_emulator
 
 _suffix = itertools.count(1)
 

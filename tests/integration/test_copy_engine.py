@@ -17,9 +17,9 @@ import pytest
 from bucketshift.config import SupabaseEndpoint
 from bucketshift.operations.copy import CopyRequest, CopyRun
 from bucketshift.operations.verify import VerifyRequest, VerifyRun
-from bucketshift.sandbox.seed import SeedPlan, seed_app
-from bucketshift.sandbox.servers import run_s3_fault_proxy
 from bucketshift.stores.registry import open_store
+from bucketshift_sandbox.seed import SeedPlan, seed_app
+from bucketshift_sandbox.servers import run_s3_fault_proxy
 
 EXE = str(Path(sys.executable).with_name("bucketshift"))
 MB = 1024 * 1024

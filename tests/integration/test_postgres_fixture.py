@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from bucketshift.sandbox.servers import ServerError, pg_bin
+from bucketshift_sandbox.servers import ServerError, pg_bin
 
 
 def test_postgres_is_a_real_local_server(postgres) -> None:

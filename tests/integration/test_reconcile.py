@@ -18,9 +18,9 @@ import pytest
 from bucketshift.config import SupabaseEndpoint
 from bucketshift.operations.copy import CopyRequest, CopyRun
 from bucketshift.operations.verify import VerifyRequest, VerifyRun
-from bucketshift.sandbox.seed import APP_BUCKETS, SeedPlan, seed_app
-from bucketshift.sandbox.servers import run_emulator
 from bucketshift.stores.registry import open_store
+from bucketshift_sandbox.seed import APP_BUCKETS, SeedPlan, seed_app
+from bucketshift_sandbox.servers import run_emulator
 
 EXE = str(Path(sys.executable).with_name("bucketshift"))
 _numbers = itertools.count(1)

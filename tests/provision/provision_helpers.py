@@ -12,7 +12,7 @@ import boto3
 
 from bucketshift.config import Plan, load_plan
 from bucketshift.provision.clients import Clients
-from bucketshift.sandbox.servers import MotoServer
+from bucketshift_sandbox.servers import MotoServer
 
 OTHER_ACCOUNT = "111111111111"
 ORIGIN = "https://app.example.com"

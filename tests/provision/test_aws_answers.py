@@ -11,7 +11,7 @@ import pytest
 from bucketshift.config import Plan, parse_plan
 from bucketshift.errors import ConfigError
 from bucketshift.operations.provision import plan, provision
-from bucketshift.sandbox.scripted_http import Reply, ScriptedServer, run_scripted_server
+from bucketshift_sandbox.scripted_http import Reply, ScriptedServer, run_scripted_server
 
 LIST_EMPTY = (
     b'<?xml version="1.0" encoding="UTF-8"?><ListAllMyBucketsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'

@@ -24,7 +24,7 @@ from bucketshift.errors import ConfigError
 from bucketshift.operations.provision import plan, posture, provision
 from bucketshift.provision.iam import POLICY_NAME
 from bucketshift.provision.policies import app_policy, canonical_policy
-from bucketshift.sandbox.servers import MotoServer
+from bucketshift_sandbox.servers import MotoServer
 
 
 def exists(s3: Any, bucket: str) -> bool:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from tests.sandbox.supabase_emulator_helpers import DEFAULT_SETTINGS, new_bucket, scratch_database, storage_client
 
-from bucketshift.sandbox.servers import EmulatorServer, PostgresCluster, run_emulator
+from bucketshift_sandbox.servers import EmulatorServer, PostgresCluster, run_emulator
 
 
 def _scratch_root(tmp_path_factory: pytest.TempPathFactory) -> Path:

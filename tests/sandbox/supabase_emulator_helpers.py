@@ -14,8 +14,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from bucketshift.sandbox.servers import EmulatorServer
-from bucketshift.sandbox.supabase.settings import DEFAULT_FILE_SIZE_LIMIT, FAULT_KINDS
+from bucketshift_sandbox.servers import EmulatorServer
+from bucketshift_sandbox.supabase.settings import DEFAULT_FILE_SIZE_LIMIT, FAULT_KINDS
 
 DEFAULT_SETTINGS = {
     "latency_ms": 0,

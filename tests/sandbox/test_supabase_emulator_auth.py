@@ -9,15 +9,15 @@ import jwt
 import pytest
 from tests.sandbox.supabase_emulator_helpers import error_body, new_bucket, storage_client
 
-from bucketshift.sandbox.servers import EmulatorServer
-from bucketshift.sandbox.supabase import (
+from bucketshift_sandbox.servers import EmulatorServer
+from bucketshift_sandbox.supabase import (
     DEFAULT_JWT_SECRET,
     DEFAULT_PUBLISHABLE_KEY,
     anon_key,
     role_of,
     service_role_key,
 )
-from bucketshift.sandbox.supabase.keys import make_jwt, sign_token
+from bucketshift_sandbox.supabase.keys import make_jwt, sign_token
 
 NO_SUCH_KEY = error_body(404, "NoSuchKey", "not_found", "Object not found")
 NO_SUCH_BUCKET = error_body(404, "NoSuchBucket", "Bucket not found", "Bucket not found")

@@ -15,9 +15,9 @@ import httpx
 import pytest
 from tests.sandbox.supabase_emulator_helpers import new_bucket, storage_client
 
-from bucketshift.sandbox.servers import EmulatorServer
-from bucketshift.sandbox.supabase import DEFAULT_SECRET_KEY, service_role_key
-from bucketshift.sandbox.supabase.__main__ import main as emulator_main
+from bucketshift_sandbox.servers import EmulatorServer
+from bucketshift_sandbox.supabase import DEFAULT_SECRET_KEY, service_role_key
+from bucketshift_sandbox.supabase.__main__ import main as emulator_main
 
 READY = re.compile(r"^bucketshift-emulator listening on http://127\.0\.0\.1:(\d+)$")
 
@@ -187,7 +187,7 @@ def test_server_upload_limit_setting(admin: httpx.Client, service: httpx.Client,
 
 def start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "bucketshift.sandbox.supabase", "--port", "0", "--data", str(tmp_path), *args],
+        [sys.executable, "-m", "bucketshift_sandbox.supabase", "--port", "0", "--data", str(tmp_path), *args],
         stdout=subprocess.PIPE,
         text=True,
     )

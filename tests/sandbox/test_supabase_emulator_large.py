@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bucketshift.sandbox.servers import EmulatorServer
+from bucketshift_sandbox.servers import EmulatorServer
 
 SIZE = 50 * 1024 * 1024
 BLOCK = 1024 * 1024

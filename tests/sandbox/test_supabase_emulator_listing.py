@@ -8,7 +8,7 @@ import httpx
 import pytest
 from tests.sandbox.supabase_emulator_helpers import bulk_upload, error_body, new_bucket, storage_client
 
-from bucketshift.sandbox.servers import EmulatorServer
+from bucketshift_sandbox.servers import EmulatorServer
 
 FILE_FIELDS = {"name", "id", "updated_at", "created_at", "last_accessed_at", "metadata"}
 METADATA_FIELDS = {"eTag", "size", "mimetype", "cacheControl", "lastModified", "contentLength", "httpStatusCode"}

@@ -25,12 +25,12 @@ import pytest
 from psycopg.rows import dict_row
 from tests.sandbox.supabase_emulator_helpers import new_bucket, scratch_database, storage_client
 
-from bucketshift.sandbox.servers import EmulatorServer, PostgresCluster, run_emulator
-from bucketshift.sandbox.supabase.__main__ import main as emulator_main
-from bucketshift.sandbox.supabase.catalog import iso_timestamp
-from bucketshift.sandbox.supabase.keys import DEFAULT_JWT_SECRET, make_jwt
-from bucketshift.sandbox.supabase.pg_catalog import PostgresCatalog
 from bucketshift.stores.supabase_catalog import StorageCatalog
+from bucketshift_sandbox.servers import EmulatorServer, PostgresCluster, run_emulator
+from bucketshift_sandbox.supabase.__main__ import main as emulator_main
+from bucketshift_sandbox.supabase.catalog import iso_timestamp
+from bucketshift_sandbox.supabase.keys import DEFAULT_JWT_SECRET, make_jwt
+from bucketshift_sandbox.supabase.pg_catalog import PostgresCatalog
 
 METADATA_FIELDS = {"eTag", "size", "mimetype", "cacheControl", "lastModified", "contentLength", "httpStatusCode"}
 

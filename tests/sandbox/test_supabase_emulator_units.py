@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bucketshift.sandbox.supabase.errors import StorageError
-from bucketshift.sandbox.supabase.listing import common_prefix, decode_cursor, encode_cursor
-from bucketshift.sandbox.supabase.multipart import FilePart, MultipartError, boundary_of, read_form
-from bucketshift.sandbox.supabase.settings import EmulatorSettings, SettingsError
-from bucketshift.sandbox.supabase.stats import route_label
-from bucketshift.sandbox.supabase.transfer import parse_range
-from bucketshift.sandbox.supabase.validation import is_valid_bucket_name, is_valid_key
+from bucketshift_sandbox.supabase.errors import StorageError
+from bucketshift_sandbox.supabase.listing import common_prefix, decode_cursor, encode_cursor
+from bucketshift_sandbox.supabase.multipart import FilePart, MultipartError, boundary_of, read_form
+from bucketshift_sandbox.supabase.settings import EmulatorSettings, SettingsError
+from bucketshift_sandbox.supabase.stats import route_label
+from bucketshift_sandbox.supabase.transfer import parse_range
+from bucketshift_sandbox.supabase.validation import is_valid_bucket_name, is_valid_key
 
 BOUNDARY = "----boundary7MA4YWxkTrZu0gW"
 FILE = bytes(range(256)) * 40 + b"\r\n------boundary7MA4YWxkTrZu0g almost a boundary\r\n--"

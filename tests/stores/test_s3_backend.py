@@ -31,12 +31,12 @@ from bucketshift.errors import (
     TooLarge,
     TransientError,
 )
-from bucketshift.sandbox.scripted_http import Reply, ScriptedServer, run_scripted_server
-from bucketshift.sandbox.servers import MotoServer
 from bucketshift.stores._s3_errors import WrongRegion
 from bucketshift.stores.base import SHA256_METADATA
 from bucketshift.stores.registry import open_store
 from bucketshift.stores.s3 import S3Store, obstore_can_hold
+from bucketshift_sandbox.scripted_http import Reply, ScriptedServer, run_scripted_server
+from bucketshift_sandbox.servers import MotoServer
 
 MiB = 1024 * 1024
 ODD_KEYS = ["x/", "a//b", "a/./b", "a/../b", "/lead", "tab\there", "end/.", "..", "dir//"]

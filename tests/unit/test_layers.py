@@ -16,7 +16,6 @@ RANK = {
     "database": 2,
     "provision": 3,  # above stores (it reads and writes buckets through them), beside engine
     "engine": 3,
-    "sandbox": 3,
     "operations": 4,
     "cli": 5,
 }
@@ -63,7 +62,7 @@ def test_core_never_imports_a_backend_module() -> None:
     offences = []
     for path in PACKAGE.rglob("*.py"):
         rel = path.relative_to(PACKAGE)
-        if rel.parts[0] in ("stores", "sandbox"):
+        if rel.parts[0] == "stores":
             continue
         offences += [f"{rel} imports {m}" for m in imports(path) if m in backends]
     assert not offences, "\n".join(offences)

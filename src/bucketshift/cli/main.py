@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from bucketshift import __version__, eventloop
 from bucketshift.cli import render
@@ -289,7 +290,7 @@ def run(argv: list[str] | None = None) -> Any:
     try:
         return app(args=argv, standalone_mode=True)
     except BucketshiftError as exc:
-        render.err.print(f"[red]error:[/red] {exc.message}", markup=True)
+        render.err.print(Text.assemble(("error:", "red"), " ", exc.message))
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         render.err.print("interrupted")

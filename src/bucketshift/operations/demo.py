@@ -10,42 +10,53 @@ production.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from bucketshift import eventloop
 from bucketshift.config import Plan, SupabaseEndpoint, load_plan
 from bucketshift.errors import UsageError
 from bucketshift.operations.provision import ProvisionResult, provision
-from bucketshift.sandbox.app_database import URL_COLUMNS, seed_app_database
-from bucketshift.sandbox.seed import Seeded, SeedPlan, seed_app
-from bucketshift.sandbox.servers import (
-    EmulatorServer,
-    MotoServer,
-    ServerError,
-    pg_bin,
-    postgres_cluster,
-    run_emulator,
-    run_moto,
-)
 from bucketshift.stores.registry import open_store
 
-__all__ = ["DEMO_SEED", "DemoEnvironment", "Landing", "demo_environment", "demo_landing"]
+if TYPE_CHECKING:
+    from bucketshift_sandbox.seed import Seeded, SeedPlan
+    from bucketshift_sandbox.servers import EmulatorServer, MotoServer
 
-DEMO_SEED = SeedPlan(
-    projects=3,
-    branches=2,
-    assets_per_branch=25,
-    frames_per_branch=40,
-    videos_per_branch=2,
-    big_folder_entries=1600,
-    image_size=(20_000, 120_000),
-    video_size=(1_000_000, 4_000_000),
+__all__ = ["DEMO_SEED", "DemoEnvironment", "Landing", "demo_environment", "demo_landing", "sandbox"]
+
+SANDBOX_MISSING = (
+    "bucketshift demo runs on local stand-in servers that the installed tool does not carry; "
+    "install them with pip install 'bucketshift[demo]' (from a clone: ./dev demo)"
 )
+
+DEMO_SEED: dict[str, Any] = {
+    "projects": 3,
+    "branches": 2,
+    "assets_per_branch": 25,
+    "frames_per_branch": 40,
+    "videos_per_branch": 2,
+    "big_folder_entries": 1600,
+    "image_size": (20_000, 120_000),
+    "video_size": (1_000_000, 4_000_000),
+}
+"""The demo app's shape (`bucketshift_sandbox.seed.SeedPlan` fields)."""
+
+
+def sandbox(module: str) -> ModuleType:
+    """A module of the local servers' package, imported only when the demo runs."""
+    try:
+        importlib.import_module("moto")
+        return importlib.import_module(f"bucketshift_sandbox.{module}")
+    except ImportError:
+        raise UsageError(SANDBOX_MISSING) from None
+
 
 PLAN = """# Written by `bucketshift demo`: the local emulator stands in for Supabase, moto for S3.
 [source]
@@ -108,27 +119,28 @@ class DemoEnvironment:
 async def _seed(emulator: EmulatorServer, seed: SeedPlan) -> Seeded:
     source = SupabaseEndpoint(type="supabase", url=emulator.url, key=emulator.service_role_key)
     async with open_store(source) as store:
-        return await seed_app(store, seed)
+        return await sandbox("seed").seed_app(store, seed)  # type: ignore[no-any-return]
 
 
 @contextmanager
-def demo_environment(workdir: Path | None = None, seed: SeedPlan = DEMO_SEED) -> Iterator[DemoEnvironment]:
+def demo_environment(workdir: Path | None = None, seed: SeedPlan | None = None) -> Iterator[DemoEnvironment]:
     """Servers up, data seeded, plan written, destination provisioned from it; all stopped on exit."""
-    if importlib.util.find_spec("moto") is None:
-        raise UsageError("bucketshift demo needs moto to stand in for S3: pip install 'bucketshift[demo]'")
+    servers, app_database = sandbox("servers"), sandbox("app_database")
+    seed = seed if seed is not None else sandbox("seed").SeedPlan(**DEMO_SEED)
     base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="bucketshift-demo-"))
     base.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        emulator = stack.enter_context(run_emulator(base / "supabase"))
-        moto = stack.enter_context(run_moto(base))
+        emulator = stack.enter_context(servers.run_emulator(base / "supabase"))
+        moto = stack.enter_context(servers.run_moto(base))
         seeded = eventloop.run(_seed(emulator, seed))
         text = PLAN.format(url=emulator.url, endpoint=moto.endpoint_url)
         rows: dict[str, int] = {}
-        no_database = _no_postgres()
+        no_database = _no_postgres(servers)
         if no_database is None:
-            cluster = stack.enter_context(postgres_cluster())
-            rows = seed_app_database(cluster.dsn, emulator.url, seeded)
-            text += DATABASE.format(dsn=cluster.dsn, columns=", ".join(f'"{c}"' for c in URL_COLUMNS))
+            cluster = stack.enter_context(servers.postgres_cluster())
+            rows = app_database.seed_app_database(cluster.dsn, emulator.url, seeded)
+            columns = ", ".join(f'"{c}"' for c in app_database.URL_COLUMNS)
+            text += DATABASE.format(dsn=cluster.dsn, columns=columns)
         plan_path = base / "bucketshift.toml"
         plan_path.write_text(text, encoding="utf-8")
         plan = load_plan(plan_path, env={"DEMO_SUPABASE_SERVICE_ROLE_KEY": emulator.service_role_key})
@@ -136,11 +148,11 @@ def demo_environment(workdir: Path | None = None, seed: SeedPlan = DEMO_SEED) ->
         yield DemoEnvironment(base, plan_path, plan, emulator, moto, seeded, provisioned, rows, no_database)
 
 
-def _no_postgres() -> str | None:
+def _no_postgres(servers: ModuleType) -> str | None:
     try:
-        pg_bin("initdb")
-    except ServerError as error:
-        return error.message
+        servers.pg_bin("initdb")
+    except servers.ServerError as error:
+        return str(error.message)
     return None
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from bucketshift.sandbox.supabase.errors import invalid_bucket_name, invalid_key, invalid_request
+from bucketshift_sandbox.supabase.errors import invalid_bucket_name, invalid_key, invalid_request
 
 __all__ = [
     "BUCKET_NAME_MAX",

@@ -14,8 +14,8 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
-from bucketshift.sandbox.seed import Seeded
 from bucketshift.stores.base import PLACEHOLDER_NAME
+from bucketshift_sandbox.seed import Seeded
 
 __all__ = ["URL_COLUMNS", "seed_app_database"]
 

@@ -155,12 +155,12 @@ def run_emulator(
     With `catalog_dsn` its rows live in that PostgreSQL database's `storage` schema
     (`--catalog-dsn`), where bucketshift can read `storage.objects` directly.
     """
-    from bucketshift.sandbox.supabase import keys
+    from bucketshift_sandbox.supabase import keys
 
     data = Path(data_dir or tempfile.mkdtemp(prefix="bucketshift-emulator-"))
     data.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    args = ["bucketshift.sandbox.supabase", "--host", LOOPBACK, "--port", str(port), "--data", str(data)]
+    args = ["bucketshift_sandbox.supabase", "--host", LOOPBACK, "--port", str(port), "--data", str(data)]
     args += ["--catalog-dsn", catalog_dsn] if catalog_dsn is not None else []
     args += extra_args or []
     with _child(args, port, data / "emulator.log", "Supabase Storage emulator") as proc:
@@ -203,7 +203,7 @@ def run_s3_fault_proxy(
 ) -> Iterator[ProxyServer]:
     port = free_port()
     log = Path(workdir or tempfile.mkdtemp(prefix="bucketshift-proxy-")) / "s3-proxy.log"
-    args = ["bucketshift.sandbox.s3_fault_proxy", "--port", str(port), "--upstream", upstream]
+    args = ["bucketshift_sandbox.s3_fault_proxy", "--port", str(port), "--upstream", upstream]
     args += ["--slowdown-rate", str(slowdown_rate), "--seed", str(seed)]
     with _child(args, port, log, "S3 fault proxy") as proc:
         yield ProxyServer(port, proc)

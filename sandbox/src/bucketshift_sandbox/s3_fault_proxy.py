@@ -1,7 +1,7 @@
 """A reverse proxy in front of moto that answers a share of requests with 503 SlowDown.
 
 moto never throttles, and S3 does (SlowDown is how S3 asks a client to back off), so the copy
-engine's retries are tested against this: `python -m bucketshift.sandbox.s3_fault_proxy
+engine's retries are tested against this: `python -m bucketshift_sandbox.s3_fault_proxy
 --port N --upstream http://127.0.0.1:M --slowdown-rate 0.1`.  Requests are forwarded byte for
 byte (raw path, query and Host header, so SigV4 signatures stay valid), bodies streamed.
 """

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bucketshift.sandbox.supabase.blobs import BlobStore
-from bucketshift.sandbox.supabase.catalog import Catalog
-from bucketshift.sandbox.supabase.faults import FaultInjector
-from bucketshift.sandbox.supabase.settings import EmulatorSettings
-from bucketshift.sandbox.supabase.stats import Stats
+from bucketshift_sandbox.supabase.blobs import BlobStore
+from bucketshift_sandbox.supabase.catalog import Catalog
+from bucketshift_sandbox.supabase.faults import FaultInjector
+from bucketshift_sandbox.supabase.settings import EmulatorSettings
+from bucketshift_sandbox.supabase.stats import Stats
 
 __all__ = ["EmulatorState"]
 

@@ -28,7 +28,7 @@ from psycopg import errors, pq
 from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 
-from bucketshift.sandbox.supabase.catalog import (
+from bucketshift_sandbox.supabase.catalog import (
     BUCKET_SORT_COLUMNS,
     BUCKET_UPDATE_COLUMNS,
     BucketRow,

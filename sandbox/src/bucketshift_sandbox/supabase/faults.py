@@ -13,8 +13,8 @@ import struct
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from bucketshift.sandbox.supabase.errors import StorageError, internal_error
-from bucketshift.sandbox.supabase.settings import EmulatorSettings
+from bucketshift_sandbox.supabase.errors import StorageError, internal_error
+from bucketshift_sandbox.supabase.settings import EmulatorSettings
 
 __all__ = [
     "RAW_SEND_KEY",

@@ -16,13 +16,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bucketshift.sandbox.supabase.catalog import (
+from bucketshift_sandbox.supabase.catalog import (
     CatalogConflict,
     CatalogMissingBucket,
     ObjectRow,
     iso_timestamp,
 )
-from bucketshift.sandbox.supabase.errors import (
+from bucketshift_sandbox.supabase.errors import (
     StorageError,
     entity_too_large,
     feature_not_enabled,
@@ -37,10 +37,10 @@ from bucketshift.sandbox.supabase.errors import (
     resource_already_exists,
     rls_denied,
 )
-from bucketshift.sandbox.supabase.keys import ANON, Caller, sign_token, verify_jwt
-from bucketshift.sandbox.supabase.listing import legacy_list, list_v2
-from bucketshift.sandbox.supabase.state import EmulatorState
-from bucketshift.sandbox.supabase.transfer import (
+from bucketshift_sandbox.supabase.keys import ANON, Caller, sign_token, verify_jwt
+from bucketshift_sandbox.supabase.listing import legacy_list, list_v2
+from bucketshift_sandbox.supabase.state import EmulatorState
+from bucketshift_sandbox.supabase.transfer import (
     BlobResponse,
     content_disposition,
     drain,
@@ -50,7 +50,7 @@ from bucketshift.sandbox.supabase.transfer import (
     parse_range,
     parse_user_metadata,
 )
-from bucketshift.sandbox.supabase.validation import (
+from bucketshift_sandbox.supabase.validation import (
     json_body,
     must_be_valid_bucket_name,
     must_be_valid_key,

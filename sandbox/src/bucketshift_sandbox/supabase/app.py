@@ -17,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from bucketshift.sandbox.supabase.blobs import BlobStore
-from bucketshift.sandbox.supabase.bucket_routes import BucketRoutes
-from bucketshift.sandbox.supabase.catalog import Catalog, SqliteCatalog
-from bucketshift.sandbox.supabase.errors import StorageError, render_error
-from bucketshift.sandbox.supabase.faults import (
+from bucketshift_sandbox.supabase.blobs import BlobStore
+from bucketshift_sandbox.supabase.bucket_routes import BucketRoutes
+from bucketshift_sandbox.supabase.catalog import Catalog, SqliteCatalog
+from bucketshift_sandbox.supabase.errors import StorageError, render_error
+from bucketshift_sandbox.supabase.faults import (
     RAW_SEND_KEY,
     ConnectionAborted,
     Truncator,
@@ -29,11 +29,11 @@ from bucketshift.sandbox.supabase.faults import (
     reset_connection,
     wait_disconnected,
 )
-from bucketshift.sandbox.supabase.object_routes import ObjectRoutes
-from bucketshift.sandbox.supabase.pg_catalog import PostgresCatalog
-from bucketshift.sandbox.supabase.settings import EmulatorSettings, SettingsError
-from bucketshift.sandbox.supabase.state import EmulatorState
-from bucketshift.sandbox.supabase.stats import route_label
+from bucketshift_sandbox.supabase.object_routes import ObjectRoutes
+from bucketshift_sandbox.supabase.pg_catalog import PostgresCatalog
+from bucketshift_sandbox.supabase.settings import EmulatorSettings, SettingsError
+from bucketshift_sandbox.supabase.state import EmulatorState
+from bucketshift_sandbox.supabase.stats import route_label
 
 __all__ = ["STORAGE_PREFIX", "create_app"]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import jwt
 
-from bucketshift.sandbox.supabase.errors import StorageError, access_denied
+from bucketshift_sandbox.supabase.errors import StorageError, access_denied
 
 __all__ = [
     "ANON",

@@ -14,12 +14,12 @@ from urllib.parse import quote
 
 from starlette.requests import Request
 
-from bucketshift.sandbox.supabase.errors import (
+from bucketshift_sandbox.supabase.errors import (
     entity_too_large,
     invalid_range,
     no_content_provided,
 )
-from bucketshift.sandbox.supabase.multipart import MultipartError, boundary_of, read_form
+from bucketshift_sandbox.supabase.multipart import MultipartError, boundary_of, read_form
 
 __all__ = [
     "MAX_USER_METADATA",

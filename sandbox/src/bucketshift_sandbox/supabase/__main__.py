@@ -1,4 +1,4 @@
-"""``python -m bucketshift.sandbox.supabase``: serve the emulator until SIGTERM or SIGINT."""
+"""``python -m bucketshift_sandbox.supabase``: serve the emulator until SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
@@ -12,17 +12,17 @@ from types import FrameType
 import uvicorn
 
 from bucketshift import eventloop
-from bucketshift.sandbox.supabase.app import create_app
-from bucketshift.sandbox.supabase.keys import DEFAULT_JWT_SECRET, DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
-from bucketshift.sandbox.supabase.pg_catalog import CatalogUnavailable
-from bucketshift.sandbox.supabase.settings import DEFAULT_FILE_SIZE_LIMIT, FAULT_KINDS, EmulatorSettings, SettingsError
+from bucketshift_sandbox.supabase.app import create_app
+from bucketshift_sandbox.supabase.keys import DEFAULT_JWT_SECRET, DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
+from bucketshift_sandbox.supabase.pg_catalog import CatalogUnavailable
+from bucketshift_sandbox.supabase.settings import DEFAULT_FILE_SIZE_LIMIT, FAULT_KINDS, EmulatorSettings, SettingsError
 
 READY_LINE = "bucketshift-emulator listening on http://{host}:{port}"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bucketshift.sandbox.supabase", description="A local Supabase Storage API emulator."
+        prog="python -m bucketshift_sandbox.supabase", description="A local Supabase Storage API emulator."
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default 0: any free port)")

@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from bucketshift.sandbox.supabase.catalog import Catalog, ObjectRow, successor
-from bucketshift.sandbox.supabase.errors import invalid_parameter
+from bucketshift_sandbox.supabase.catalog import Catalog, ObjectRow, successor
+from bucketshift_sandbox.supabase.errors import invalid_parameter
 
 __all__ = [
     "LEGACY_DEFAULT_LIMIT",

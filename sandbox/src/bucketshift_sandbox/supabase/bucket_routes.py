@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from bucketshift.sandbox.supabase.catalog import BucketRow, CatalogConflict
-from bucketshift.sandbox.supabase.errors import (
+from bucketshift_sandbox.supabase.catalog import BucketRow, CatalogConflict
+from bucketshift_sandbox.supabase.errors import (
     bucket_already_exists,
     bucket_not_empty,
     entity_too_large,
@@ -20,9 +20,9 @@ from bucketshift.sandbox.supabase.errors import (
     no_such_bucket,
     rls_denied,
 )
-from bucketshift.sandbox.supabase.keys import Caller
-from bucketshift.sandbox.supabase.state import EmulatorState
-from bucketshift.sandbox.supabase.validation import (
+from bucketshift_sandbox.supabase.keys import Caller
+from bucketshift_sandbox.supabase.state import EmulatorState
+from bucketshift_sandbox.supabase.validation import (
     json_body,
     must_be_valid_bucket_name,
     optional_bool,

@@ -1,11 +1,11 @@
 """A local emulator of the Supabase Storage API, for tests, benchmarks and the demo.
 
-Run it with ``python -m bucketshift.sandbox.supabase --data DIR`` (see ``__main__``), or from
-Python with ``bucketshift.sandbox.servers.run_emulator``; ``create_app`` builds the ASGI app.
+Run it with ``python -m bucketshift_sandbox.supabase --data DIR`` (see ``__main__``), or from
+Python with ``bucketshift_sandbox.servers.run_emulator``; ``create_app`` builds the ASGI app.
 """
 
-from bucketshift.sandbox.supabase.app import STORAGE_PREFIX, create_app
-from bucketshift.sandbox.supabase.keys import (
+from bucketshift_sandbox.supabase.app import STORAGE_PREFIX, create_app
+from bucketshift_sandbox.supabase.keys import (
     DEFAULT_JWT_SECRET,
     DEFAULT_PUBLISHABLE_KEY,
     DEFAULT_SECRET_KEY,
@@ -13,7 +13,7 @@ from bucketshift.sandbox.supabase.keys import (
     role_of,
     service_role_key,
 )
-from bucketshift.sandbox.supabase.settings import FAULT_KINDS, EmulatorSettings
+from bucketshift_sandbox.supabase.settings import FAULT_KINDS, EmulatorSettings
 
 __all__ = [
     "DEFAULT_JWT_SECRET",

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bucketshift.sandbox.supabase.keys import (
+from bucketshift_sandbox.supabase.keys import (
     DEFAULT_JWT_SECRET,
     DEFAULT_PUBLISHABLE_KEY,
     DEFAULT_SECRET_KEY,
