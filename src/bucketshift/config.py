@@ -132,6 +132,9 @@ class S3Endpoint(_Model):
     secret_access_key: SecretStr | None = None
     addressing_style: Literal["auto", "virtual", "path"] = "auto"
     public_base_url: str | None = None
+    checksums: Literal["auto", "off"] = "auto"
+    """"auto": every write carries a checksum the store checks (an endpoint that refuses them is
+    detected and said); "off" for a store known to reject them."""
 
     _urls = field_validator("endpoint_url", "public_base_url")(_base_url)
 
@@ -155,6 +158,10 @@ class LocalEndpoint(_Model):
 Endpoint = Annotated[SupabaseEndpoint | S3Endpoint | LocalEndpoint, Field(discriminator="type")]
 
 
+MAX_ABORT_UPLOAD_DAYS = 3650
+"""Ten years: a longer window no longer guards any bill, so a bigger number is taken for a typo."""
+
+
 class BucketMapping(_Model):
     """One source bucket and where it goes."""
 
@@ -166,11 +173,25 @@ class BucketMapping(_Model):
     """Web origins allowed to read the bucket from a browser (GET, HEAD); `*` for any."""
     browser_uploads: bool = False
     """Also allow PUT and POST from those origins (browser uploads through pre-signed URLs)."""
+    abort_incomplete_uploads_after_days: int = 7
+    """S3 aborts a multipart upload left unfinished this many days after it began (its parts are
+    billed until then); 0 adds no rule.  Per bucket, because lifecycle rules are per bucket."""
 
     @field_validator("cors_origins")
     @classmethod
     def _cors_origins(cls, value: list[str]) -> list[str]:
         return [_cors_origin(item) for item in value]
+
+    @field_validator("abort_incomplete_uploads_after_days", mode="before")
+    @classmethod
+    def _abort_days(cls, value: Any) -> int:
+        """A whole number as TOML writes it: no string, float or boolean is read as days."""
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ABORT_UPLOAD_DAYS:
+            raise ValueError(
+                f"must be a whole number of days from 1 to {MAX_ABORT_UPLOAD_DAYS} written without quotes, "
+                f"or 0 for no rule (got {value!r})"
+            )
+        return value
 
     @model_validator(mode="after")
     def _default_destination(self) -> BucketMapping:
@@ -236,12 +257,49 @@ class DatabaseConfig(_Model):
         return value
 
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
+
+
+def _size(value: Any) -> Any:
+    """A byte count: a number, or text like '64MiB' or '1.5GB' (KiB/MiB/GiB are powers of 1024)."""
+    if not isinstance(value, str):
+        return value
+    match = _SIZE.match(value)
+    if match is None:
+        raise ValueError(f"'{value}' is not a size; write a number of bytes or one like 64MiB or 1GB")
+    number, unit = match.group(1), (match.group(2) or "").lower()
+    scale = 1024 ** " kmgt".index(unit[0]) if unit.endswith("ib") or unit.endswith("i") else _SIZE_UNITS[unit[:1]]
+    return int(float(number) * scale)
+
+
 class TransferConfig(_Model):
-    """How hard to push: concurrency and multipart sizes."""
+    """How hard to push: concurrency, multipart sizes, memory and timeouts (all reach the stores)."""
 
     concurrency: int = Field(default=64, ge=1, le=1024)
     multipart_threshold: int = Field(default=16 * MiB, ge=5 * MiB)
     part_size: int = Field(default=8 * MiB, ge=5 * MiB, le=5 * 1024 * MiB)
+    part_concurrency: int = Field(default=4, ge=1, le=64)
+    """Parts of one large object in flight at once."""
+    memory_budget: int = Field(default=64 * MiB, ge=5 * MiB)
+    """Bytes of object bodies held in memory at once, whatever the concurrency (a part, or a whole
+    small object, waits for room); at least one part always fits."""
+    connect_timeout: float = Field(default=10.0, gt=0, le=600)
+    read_timeout: float = Field(default=60.0, gt=0, le=3600)
+    """Seconds without a byte of an answer before the request is abandoned (and resumed)."""
+    request_timeout: float = Field(default=600.0, gt=0, le=24 * 3600)
+    """Seconds for one whole single-part request (a small object's PUT, a HEAD)."""
+
+    _sizes = field_validator("multipart_threshold", "part_size", "memory_budget", mode="before")(_size)
+
+    @model_validator(mode="after")
+    def _budget_holds_a_part(self) -> TransferConfig:
+        if self.memory_budget < self.part_size:
+            raise _FieldProblem(
+                ("transfer", "memory_budget"),
+                f"memory_budget ({self.memory_budget} bytes) must hold at least one part ({self.part_size} bytes)",
+            )
+        return self
 
 
 class Plan(_Model):

@@ -18,7 +18,9 @@ __all__ = [
     "Conflict",
     "InvalidKey",
     "NotFound",
+    "PreconditionFailed",
     "Retryable",
+    "SourceChanged",
     "StoreError",
     "Throttled",
     "TooLarge",
@@ -80,6 +82,14 @@ class AlreadyExists(Conflict):
     """A create-only write or bucket creation met an existing one."""
 
 
+class PreconditionFailed(Conflict):
+    """A write meant to replace one version of an object found another there (someone else wrote it)."""
+
+
+class SourceChanged(Conflict):
+    """The source object changed while it was being read; the listing it was planned from is stale."""
+
+
 class BucketNotEmpty(Conflict):
     """A bucket cannot be deleted while it holds objects."""
 
@@ -96,10 +106,6 @@ class TooLarge(StoreError):
     """The object is larger than the store or bucket accepts."""
 
 
-class ChecksumMismatch(StoreError):
-    """The bytes that arrived are not the bytes that were sent."""
-
-
 class Retryable(StoreError):
     """A failure that may succeed if the same request is sent again later."""
 
@@ -110,3 +116,10 @@ class Throttled(Retryable):
 
 class TransientError(Retryable):
     """A server error, a reset connection or a truncated body."""
+
+
+class ChecksumMismatch(TransientError):
+    """The bytes that arrived are not the bytes that were sent (a read or a transfer was corrupted).
+
+    Retryable: a corruption in transit does not repeat; the engine tells a store whose checksum
+    claim is simply not a checksum (the same bytes read twice, both differing) from a bad read."""

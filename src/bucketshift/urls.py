@@ -58,6 +58,7 @@ __all__ = [
     "URLMatch",
     "aws_domain",
     "build_supabase_url",
+    "dest_key_destination_builder",
     "destination_builder",
     "destination_value",
     "encode_key",
@@ -618,6 +619,35 @@ def plain_destination_builder(
         return head + key
 
     return build
+
+
+@dataclass(frozen=True, slots=True)
+class _AtRoot:
+    """A mapping seen with no prefix: its keys are destination keys already."""
+
+    source: str
+    destination: str
+    access: str
+    prefix: str = ""
+
+
+def dest_key_destination_builder(
+    mapping: BucketMappingLike,
+    endpoint: S3EndpointLike,
+    *,
+    private_url_style: PrivateURLStyle = "s3-uri",
+    plain: bool = False,
+) -> Callable[[str], str]:
+    """What replaces the URL of an object written under `dest_key` in `mapping.destination`.
+
+    The key is the one the object was written under (a manifest records it, prefix included),
+    so today's `mapping.prefix` does not enter: a plan whose prefix changed since the copy still
+    points at the object where it is.  `plain` says every key given holds only the characters of
+    `plain_object`'s keys, which builds faster (`plain_destination_builder`).
+    """
+    at_root = _AtRoot(mapping.source, mapping.destination, mapping.access)
+    build = plain_destination_builder if plain else destination_builder
+    return build(at_root, endpoint, private_url_style=private_url_style)
 
 
 def destination_value(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -69,6 +70,33 @@ def test_malformed_plan_file_is_one_line_and_exit_2(tmp_path: Path, text: str, e
 
 def test_bad_usage_is_exit_2() -> None:
     assert bucketshift("no-such-verb").returncode == 2
+
+
+VERBS = ("check", "ls", "copy", "sync", "verify", "reconcile", "plan", "provision", "rewrite-urls", "demo")
+
+
+@pytest.mark.parametrize("verb", ["", *VERBS])
+def test_help_shows_flags_as_plain_flags_and_values_with_their_type(verb: str) -> None:
+    done = bucketshift(*([verb] if verb else []), "--help")
+    assert done.returncode == 0, done.stderr
+    assert "<bool>" not in done.stdout
+    options = [line.strip() for line in done.stdout.splitlines() if line.strip().startswith("-")]
+    signatures = {re.split(r"\s{2,}", line)[0].split(", ")[-1] for line in options}
+    flags = {"--help", "--json", "--dry-run", "--yes", "--version", "--deep", "--keep-placeholders", "--apply"}
+    shown = {s.split()[0] for s in signatures} & flags
+    assert "--help" in shown
+    assert shown <= signatures, "a flag is shown alone, with no value after it"
+    if verb in ("copy", "sync", "verify"):
+        assert "--concurrency <int range>" in signatures, "an option that takes a value still says which"
+
+
+def test_the_cli_unwraps_a_task_groups_errors_when_all_are_ours() -> None:
+    from bucketshift.cli.main import _ours
+    from bucketshift.errors import ConfigError, TransientError
+
+    first = ConfigError("no AWS credentials found")
+    assert _ours(ExceptionGroup("g", [first, ExceptionGroup("h", [TransientError("x")])])) is first
+    assert _ours(ExceptionGroup("g", [first, ValueError("a bug")])) is None
 
 
 @pytest.mark.parametrize(

@@ -49,11 +49,11 @@ def test_provision_from_nothing_then_again_with_no_change(moto: MotoServer, tmp_
     assert first.returncode == 0, first.stderr
     assert f"{names.videos}\n" in first.stdout
     assert "+ bucket               create" in first.stdout
-    assert "applied 16 changes" in first.stdout
+    assert "applied 19 changes" in first.stdout
     assert set(names.all) <= buckets_of(moto)
     second = bucketshift("provision", "--config", str(plan), "--yes")
     assert second.returncode == 0, second.stderr
-    assert "0 to change, 18 in place" in second.stdout
+    assert "0 to change, 21 in place" in second.stdout
     assert "no change: the destination matches the plan file" in second.stdout
     assert "applied" not in second.stdout
     posture = bucketshift("verify", "--posture", "--config", str(plan))
@@ -95,10 +95,10 @@ def test_dry_run_and_plan_change_nothing_and_say_the_same(moto: MotoServer, tmp_
     shown = bucketshift("plan", "--config", str(plan))
     assert dry.returncode == shown.returncode == 0
     assert dry.stdout == shown.stdout
-    assert "16 to change" in dry.stdout
+    assert "19 to change" in dry.stdout
     assert '"s3:ListBucket"' in dry.stdout, "without --iam-user the policy to attach is printed"
     as_json = json.loads(bucketshift("plan", "--config", str(plan), "--json").stdout)
-    assert as_json["pending"] == 16
+    assert as_json["pending"] == 19
     assert {c["target"] for c in as_json["changes"]} == set(names.all)
     assert not set(names.all) & buckets_of(moto)
 

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
+from tests.database.manifest_helpers import record_verified
 
 from bucketshift.engine.manifest import Manifest
 
@@ -227,11 +228,7 @@ def app_database(postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         for source, dest in (("asset-images", "aiuteur-asset-images"), ("images", "aiuteur-images"),
                              ("videos", "aiuteur-videos")):  # fmt: skip
             mapping = f"{source}->{dest}"
-            keys = verified.get(source, set())
-            for key in keys:
-                manifest.mark_copied(mapping, key, size=1, sha256="x", source_etag=None, source_modified=None,
-                                     dest_key=key, dest_etag=None, attempts=1)  # fmt: skip
-            manifest.mark_verified(mapping, keys)
+            record_verified(manifest, mapping, {key: key for key in verified.get(source, set())})
     yield AppDatabase(dsn, plan, manifest_path, expected, verified, frozenset(URL_COLUMNS))
     with psycopg.connect(postgres.dsn, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

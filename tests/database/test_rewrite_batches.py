@@ -48,7 +48,7 @@ def database(postgres: Any) -> Iterator[str]:
 @pytest.mark.parametrize("column_name", ["u", "j", "a"])
 def test_a_value_edited_between_read_and_write_is_left_alone(database: str, column_name: str) -> None:
     mapping = BucketMapping(source="images", destination="aiuteur-images", access="public-read")
-    verified = {"images": {f"p/f{i}.png" for i in range(20)}}
+    verified = {"images": dict.fromkeys(f"p/f{i}.png" for i in range(20))}
     rewriter = Rewriter([ORIGIN], [mapping], S3Endpoint(type="s3", region="us-east-1"), verified)
     with psycopg.connect(database) as conn, psycopg.connect(database) as other:
         (column,) = resolve(conn, [f'"T"."{column_name}"'])
@@ -79,7 +79,7 @@ def test_batches_that_cannot_travel_joined_are_staged_and_written_alike(database
     """A text batch goes as separator-joined strings unless a value holds the separator or a
     one-value column is empty; then it is staged by COPY, with the same result."""
     mapping = BucketMapping(source="images", destination="aiuteur-images", access="public-read")
-    verified = {"images": {f"p/f{i}.png" for i in range(20)}}
+    verified = {"images": dict.fromkeys(f"p/f{i}.png" for i in range(20))}
     rewriter = Rewriter([ORIGIN], [mapping], S3Endpoint(type="s3", region="us-east-1"), verified)
     values = {"": url(0), "a": url(1), "b": f"see\x1f{url(2)} and {url(3)}", "c": url(4), "d": url(5)}
     with psycopg.connect(database) as conn:
@@ -119,7 +119,7 @@ def test_a_revert_by_a_composite_key_of_other_types_is_exact(database: str) -> N
     """Keys that cannot travel joined (a timestamptz) and a value holding the separator go by COPY,
     through two writers, both ways; a value edited since is reported with its typed key."""
     mapping = BucketMapping(source="images", destination="aiuteur-images", access="public-read")
-    verified = {"images": {f"p/f{i}.png" for i in range(20)}}
+    verified = {"images": dict.fromkeys(f"p/f{i}.png" for i in range(20))}
     rewriter = Rewriter([ORIGIN], [mapping], S3Endpoint(type="s3", region="us-east-1"), verified)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     rows = [(start + timedelta(seconds=i), f"user {i}", url(i) if i != 4 else f"note\x1f{url(4)}") for i in range(20)]

@@ -138,7 +138,7 @@ def test_a_value_edited_after_apply_is_reported_and_left_alone(app_database: Any
     with app_database.connect() as conn:
         conn.execute("UPDATE frames SET image_url = 'https://cdn.example.com/replaced.png' WHERE id IN (1, 2)")
     reverted = cli("rewrite-urls", "--revert", str(run), "--yes", "--json", "--config", str(app_database.plan_path))
-    assert reverted.returncode == 0, reverted.stderr
+    assert reverted.returncode == 1, "a revert that left values alone is done with failures found"
     report = json.loads(reverted.stdout)["reverted"]
     assert report["conflicts"] == 2
     assert sorted(c["key"]["id"] for c in report["conflict_samples"]) == [1, 2]
@@ -207,10 +207,11 @@ def test_a_revert_names_the_other_runs_still_in_place(app_database: Any) -> None
         assert applied.returncode == 0, applied.stderr
         runs.append(json.loads(applied.stdout)["run_id"])
     first = cli("rewrite-urls", "--revert", "--yes", "--config", str(app_database.plan_path))
-    assert first.returncode == 0, first.stderr
+    assert first.returncode == 1, "another run still in place: the database is not back where it was"
     assert f"revert of run {runs[1]} " in first.stdout
     assert f"run {runs[0]} also rewrote values and is not reverted" in " ".join(first.stdout.split())
     second = cli("rewrite-urls", "--revert", "--yes", "--json", "--config", str(app_database.plan_path))
+    assert second.returncode == 0, second.stderr
     report = json.loads(second.stdout)
     assert report["reverted"]["run"] == runs[0]
     assert report["still_applied"] == []

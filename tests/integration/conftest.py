@@ -45,6 +45,7 @@ access = "private"
 
 [transfer]
 concurrency = {concurrency}
+{transfer}
 """
 
 
@@ -68,7 +69,10 @@ class Migration:
     def s3(self):
         return boto3.client("s3", endpoint_url=self.moto.endpoint_url, region_name="us-east-1")
 
-    def write_plan(self, *, endpoint: str | None = None, concurrency: int = 16, list_api: str = "auto") -> None:
+    def write_plan(
+        self, *, endpoint: str | None = None, concurrency: int = 16, list_api: str = "auto", transfer: str = ""
+    ) -> None:
+        """`transfer` adds lines to the plan's `[transfer]` table (multipart sizes, timeouts)."""
         self.plan_path.write_text(
             PLAN.format(
                 url=self.emulator.url,
@@ -77,6 +81,7 @@ class Migration:
                 n=self.suffix,
                 concurrency=concurrency,
                 list_api=list_api,
+                transfer=transfer,
             ),
             encoding="utf-8",
         )

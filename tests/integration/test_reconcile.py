@@ -126,25 +126,49 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=600, env={**os.environ})
 
 
-async def test_copy_listing_from_storage_objects(world: World) -> None:
+async def test_with_the_project_database_each_object_costs_one_source_request(world: World) -> None:
+    """With [source] dsn the copy lists storage.objects (user metadata included) by default: the
+    only per-object request to the source is the read itself."""
     total = await _seed(world)
     world.emulator.reset_stats()
-    run = CopyRun(_plan(world), CopyRequest(list_from_db=True))
+    run = CopyRun(_plan(world), CopyRequest())
     reports = await run.run()
     assert run.failed == 0
     assert len(run.reconciled) == 3
     assert all(r.ok for r in run.reconciled)
     placeholders = sum(r.stats.decisions.get("placeholder", 0) for r in reports)
-    assert sum(r.stats.copied for r in reports) == total - placeholders
+    copied = sum(r.stats.copied for r in reports)
+    assert copied == total - placeholders
     routes = world.emulator.stats()["by_route"]
     assert "GET object/info" not in routes, "user metadata came with the rows: no per-object info request"
+    assert routes["GET object/authenticated"] == copied
+    assert sum(r.stats.tallies.source_requests for r in reports) == copied
+    assert all("in the listing" in r.metadata_path for r in reports)
     head = boto3.client("s3", endpoint_url=world.moto.endpoint_url, region_name="us-east-1").head_object(
         Bucket=f"rc-videos-{world.n}", Key="project_1/branch_1/videos/tagged.mp4"
     )
     assert head["Metadata"].get("owner") == "user-42"
-    verify = VerifyRun(_plan(world), VerifyRequest(list_from_db=True))
+    verify = VerifyRun(_plan(world), VerifyRequest())
     await verify.run()
     assert verify.ok
+
+
+async def test_listing_through_the_api_asks_for_metadata_per_object(world: World) -> None:
+    """The twin: listed through the Storage API, each object costs its read and an object/info."""
+    await _seed(world)
+    world.emulator.reset_stats()
+    run = CopyRun(_plan(world), CopyRequest(list_from="api", reconcile=False))
+    reports = await run.run()
+    copied = sum(r.stats.copied for r in reports)
+    routes = world.emulator.stats()["by_route"]
+    assert routes["GET object/info"] == copied
+    assert routes["GET object/authenticated"] == copied
+    assert sum(r.stats.tallies.source_requests for r in reports) == 2 * copied
+    assert all("one request per object" in r.metadata_path for r in reports)
+    head = boto3.client("s3", endpoint_url=world.moto.endpoint_url, region_name="us-east-1").head_object(
+        Bucket=f"rc-videos-{world.n}", Key="project_1/branch_1/videos/tagged.mp4"
+    )
+    assert head["Metadata"].get("owner") == "user-42"
 
 
 def _plan(world: World):

@@ -153,3 +153,11 @@ def make_drift(moto: MotoServer, names: Names) -> None:
     s3.put_public_access_block(Bucket=names.videos, PublicAccessBlockConfiguration={
         "BlockPublicAcls": False, "IgnorePublicAcls": False, "BlockPublicPolicy": False, "RestrictPublicBuckets": False
     })  # fmt: skip
+
+
+def set_bucket_field(path: Path, bucket: str, line: str) -> None:
+    """Add `line` to the `[[buckets]]` entry whose destination is `bucket` (a user editing the plan)."""
+    text = path.read_text(encoding="utf-8")
+    anchor = f'destination = "{bucket}"\n'
+    assert text.count(anchor) == 1, f"{bucket} is not in {path}"
+    path.write_text(text.replace(anchor, f"{anchor}{line}\n"), encoding="utf-8")

@@ -17,6 +17,7 @@ from bucketshift.provision.desired import (
     location_constraint,
 )
 from bucketshift.provision.diff import bucket_changes
+from bucketshift.provision.lifecycle import abort_rule
 from bucketshift.provision.live import LiveBucket
 from bucketshift.provision.policies import bucket_policy
 from bucketshift.provision.posture import bucket_posture
@@ -148,6 +149,7 @@ def test_from_nothing_every_resource_is_created_in_a_safe_order() -> None:
         ("public-access-block", "create"),
         ("policy", "create"),
         ("cors", "create"),
+        ("lifecycle", "create"),
     ]
     private = bucket_changes(videos, LiveBucket("app-videos", exists=False, owned=False))
     assert [c.resource for c in private] == [
@@ -157,6 +159,7 @@ def test_from_nothing_every_resource_is_created_in_a_safe_order() -> None:
         "policy",
         "public-access-block",
         "cors",
+        "lifecycle",
     ]
     assert [c.kind for c in private if c.resource in ("policy", "cors")] == ["in place", "in place"]
 
@@ -169,6 +172,7 @@ def provisioned(name: str, access: str, **changes: Any) -> LiveBucket:
         "cors": None,
         "ownership": "BucketOwnerEnforced",
         "encryption": "AES256",
+        "lifecycle": [abort_rule(7)],
     }
     return LiveBucket(name, exists=True, owned=True, **{**fields, **changes})
 

@@ -81,7 +81,7 @@ def test_a_second_run_changes_nothing_and_sends_no_write(moto: MotoServer, tmp_p
     config, _ = make_plan(tmp_path, moto)
     clients, log = counting_clients(moto)
     first = provision(config, iam_user=f"app-{tmp_path.name[-12:]}", key_file=tmp_path / "key.env", clients=clients)
-    assert len(first.applied) == 16 + 3, "5 + 6 + 5 bucket resources (two with no CORS or policy), 3 IAM"
+    assert len(first.applied) == 19 + 3, "6 + 7 + 6 bucket resources (two with no CORS or policy), 3 IAM"
     assert log.writes
     log.calls.clear()
     second = provision(config, iam_user=f"app-{tmp_path.name[-12:]}", key_file=tmp_path / "key.env", clients=clients)

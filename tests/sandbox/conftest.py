@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -25,18 +24,22 @@ def _scratch_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def sandbox_emulator(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[EmulatorServer]:
+def sandbox_catalog(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """Where the emulator keeps its rows: None for its SQLite file, else a scratch PostgreSQL database's DSN."""
+    if request.param == "sqlite":
+        yield None
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    with scratch_database(cluster.dsn) as dsn:
+        yield dsn
+
+
+@pytest.fixture(scope="session")
+def sandbox_emulator(sandbox_catalog: str | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
     """The emulator with each catalog: every test of it must pass on SQLite and on PostgreSQL rows."""
     data_dir = _scratch_root(tmp_path_factory)
     try:
-        with contextlib.ExitStack() as stack:
-            dsn = None
-            if request.param == "postgres":
-                cluster: PostgresCluster = request.getfixturevalue("postgres")
-                dsn = stack.enter_context(scratch_database(cluster.dsn))
-            server = stack.enter_context(run_emulator(data_dir, catalog_dsn=dsn))
+        with run_emulator(data_dir, catalog_dsn=sandbox_catalog) as server:
             yield server
         assert server.proc.returncode == 0, "the emulator should exit 0 on SIGTERM"
     finally:

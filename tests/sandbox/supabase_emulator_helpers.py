@@ -15,13 +15,16 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from bucketshift_sandbox.servers import EmulatorServer
-from bucketshift_sandbox.supabase.settings import DEFAULT_FILE_SIZE_LIMIT, FAULT_KINDS
+from bucketshift_sandbox.supabase.settings import DEFAULT_FAULTS, DEFAULT_FILE_SIZE_LIMIT, DEFAULT_STALL_SECONDS
 
 DEFAULT_SETTINGS = {
     "latency_ms": 0,
     "fault_rate": 0,
-    "faults": list(FAULT_KINDS),
+    "faults": list(DEFAULT_FAULTS),
     "fault_seed": None,
+    "fault_routes": [],
+    "stall_seconds": DEFAULT_STALL_SECONDS,
+    "etag_style": "md5",
     "list_v2": True,
     "file_size_limit": DEFAULT_FILE_SIZE_LIMIT,
 }

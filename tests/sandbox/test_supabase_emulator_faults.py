@@ -144,7 +144,15 @@ def test_latency(admin: httpx.Client, fresh: httpx.Client, seeded: str) -> None:
 
 
 def test_stats(admin: httpx.Client, fresh: httpx.Client, anon: httpx.Client, seeded: str) -> None:
-    assert admin.post("/stats/reset").json() == {"requests": 0, "by_route": {}, "object_reads": {}}
+    assert admin.post("/stats/reset").json() == {
+        "requests": 0,
+        "by_route": {},
+        "object_reads": {},
+        "ranged_reads": {},
+        "object_bytes": {},
+        "faults_injected": 0,
+        "faults_by_kind": {},
+    }
     fresh.get(f"/object/{seeded}/k.bin")
     fresh.get(f"/object/authenticated/{seeded}/k.bin", headers={"Range": "bytes=0-9"})
     fresh.head(f"/object/{seeded}/k.bin")
@@ -167,7 +175,17 @@ def test_stats(admin: httpx.Client, fresh: httpx.Client, anon: httpx.Client, see
 
 def test_settings_round_trip_and_validation(admin: httpx.Client) -> None:
     current = admin.get("/settings").json()
-    assert set(current) == {"latency_ms", "fault_rate", "faults", "fault_seed", "list_v2", "file_size_limit"}
+    assert set(current) == {
+        "latency_ms",
+        "fault_rate",
+        "faults",
+        "fault_seed",
+        "fault_routes",
+        "stall_seconds",
+        "etag_style",
+        "list_v2",
+        "file_size_limit",
+    }
     changed = admin.put("/settings", json={"latency_ms": 5, "faults": ["reset", "500"], "fault_seed": 9}).json()
     assert changed["latency_ms"] == 5
     assert changed["faults"] == ["reset", "500"]
@@ -228,6 +246,9 @@ def test_command_line_flags(tmp_path: Path) -> None:
             "fault_rate": 0.25,
             "faults": ["500", "reset"],
             "fault_seed": 7,
+            "fault_routes": [],
+            "stall_seconds": 30.0,
+            "etag_style": "md5",
             "list_v2": False,
             "file_size_limit": 4096,
         }

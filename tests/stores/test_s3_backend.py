@@ -18,15 +18,17 @@ import boto3
 import httpx
 import pytest
 
-from bucketshift.config import S3Endpoint
+from bucketshift.config import S3Endpoint, TransferConfig
 from bucketshift.errors import (
     AccessDenied,
     AlreadyExists,
     BucketNotEmpty,
     BucketNotFound,
+    ChecksumMismatch,
     ConfigError,
     InvalidKey,
     NotFound,
+    PreconditionFailed,
     Throttled,
     TooLarge,
     TransientError,
@@ -36,7 +38,7 @@ from bucketshift.stores.base import SHA256_METADATA
 from bucketshift.stores.registry import open_store
 from bucketshift.stores.s3 import S3Store, obstore_can_hold
 from bucketshift_sandbox.scripted_http import Reply, ScriptedServer, run_scripted_server
-from bucketshift_sandbox.servers import MotoServer
+from bucketshift_sandbox.servers import MotoServer, run_s3_fault_proxy
 
 MiB = 1024 * 1024
 ODD_KEYS = ["x/", "a//b", "a/./b", "a/../b", "/lead", "tab\there", "end/.", "..", "dir//"]
@@ -54,7 +56,7 @@ def s3(moto: MotoServer | None = None, **changes: Any) -> S3Endpoint:
 @pytest.fixture
 async def store(moto: MotoServer) -> AsyncIterator[S3Store]:
     """A store with a 1 MiB threshold and 5 MiB parts, so multipart paths run on small bodies."""
-    async with S3Store(s3(moto), multipart_threshold=MiB, part_size=5 * MiB, store_checksums=True) as opened:
+    async with S3Store(s3(moto), multipart_threshold=MiB, part_size=5 * MiB, checksums=True) as opened:
         yield opened  # type: ignore[misc]
 
 
@@ -369,21 +371,109 @@ async def test_body_not_matching_its_announced_size_is_never_written(store: S3St
             await store.head(bucket, key)
 
 
-async def test_head_with_checksum_reports_only_full_object_sha256(store: S3Store, bucket: str) -> None:
-    written = await store.put(bucket, "sum/x/", b"checked bytes")
-    assert (await store.head(bucket, "sum/x/", checksum=True)).sha256 == written.sha256
-    plain = await store.head(bucket, "sum/x/")
-    assert plain.sha256 == written.sha256, "a single PUT carries its sha256 in metadata"
+@pytest.mark.parametrize("key", ["sum/x", "sum/x/"])
+async def test_every_write_carries_a_checksum_the_store_keeps(store: S3Store, bucket: str, key: str) -> None:
+    """Single PUTs (obstore and boto3 paths) store a full SHA-256; a multipart upload a full-object
+    CRC64NVME, so verify can read back what S3 itself checked."""
+    written = await store.put(bucket, key, b"checked bytes")
+    stored = await store.head(bucket, key, checksum=True)
+    assert stored.sha256 == written.sha256 == hashlib.sha256(b"checked bytes").hexdigest()
+    plain = await store.head(bucket, key)
+    assert plain.sha256 is None, "a plain HEAD does not say what the store checked"
+    assert plain.copied_from is not None
+    assert plain.copied_from.sha256 == written.sha256
     assert SHA256_METADATA not in plain.metadata
-    await store.put(bucket, "sum//multi", chunks(6 * MiB))
-    assert (await store.head(bucket, "sum//multi", checksum=True)).sha256 is None
+    multi = await store.put(bucket, key + "multi", chunks(6 * MiB))
+    stored = await store.head(bucket, key + "multi", checksum=True)
+    assert stored.sha256 is None, "a multipart object has no full-object SHA-256"
+    assert stored.crc64nvme == multi.crc64nvme is not None
 
 
-async def test_registry_builds_the_store(moto: MotoServer) -> None:
-    store = open_store(s3(moto), multipart_threshold=32 * MiB, part_size=16 * MiB)
+async def test_a_body_corrupted_in_transit_is_refused_by_the_store(
+    moto: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    """A flipped byte on the way: S3 (here moto_s3) refuses it by its checksum, on every write path;
+    without checksums the same corruption is stored silently (the twin)."""
+    with run_s3_fault_proxy(moto.endpoint_url, slowdown_rate=0.0, corrupt_rate=1.0, workdir=tmp_path) as proxy:
+        async with S3Store(s3(endpoint_url=proxy.endpoint_url), multipart_threshold=MiB, part_size=5 * MiB) as via:
+            for key, body in (("bad/single", b"x" * 1000), ("bad/odd//single", b"y" * 1000)):
+                with pytest.raises(ChecksumMismatch):
+                    await via.put(bucket, key, body)
+            with pytest.raises(ChecksumMismatch):
+                await via.put(bucket, "bad/multi", chunks(6 * MiB))
+        refused = moto.checks()["rejected_bodies"]
+        assert refused >= 3
+        async with S3Store(
+            s3(endpoint_url=proxy.endpoint_url), multipart_threshold=MiB, part_size=5 * MiB, checksums=False
+        ) as blind:
+            await blind.put(bucket, "bad/unchecked", b"z" * 1000)
+    async with S3Store(s3(moto)) as direct:
+        assert await read_all(direct, bucket, "bad/unchecked") != b"z" * 1000
+        for key in ("bad/single", "bad/odd//single", "bad/multi"):
+            with pytest.raises(NotFound):
+                await direct.head(bucket, key)
+    assert open_uploads(moto, bucket) == []
+
+
+@pytest.mark.parametrize("size", [100, 6 * MiB])
+async def test_if_match_replaces_only_the_version_it_names(store: S3Store, bucket: str, size: int) -> None:
+    first = await store.put(bucket, f"cond/{size}", b"a" * 100)
+    body = b"b" * size
+    with pytest.raises(PreconditionFailed):
+        await store.put(bucket, f"cond/{size}", body, if_match="0" * 32)
+    assert await read_all(store, bucket, f"cond/{size}") == b"a" * 100
+    assert first.etag is not None
+    await store.put(bucket, f"cond/{size}", body, if_match=first.etag)
+    assert await read_all(store, bucket, f"cond/{size}") == body
+    with pytest.raises(PreconditionFailed):
+        await store.put(bucket, f"cond/gone-{size}", body, if_match=first.etag)
+
+
+async def test_ranged_open_reads_from_the_offset_and_knows_the_whole_size(store: S3Store, bucket: str) -> None:
+    body = bytes(range(256)) * 40
+    for key in ("range/plain", "range/odd//key"):
+        await store.put(bucket, key, body)
+        async with store.open(bucket, key, offset=1000) as reader:
+            assert reader.info.size == len(body)
+            assert b"".join([chunk async for chunk in reader]) == body[1000:]
+
+
+async def test_the_plan_transfer_settings_reach_the_store(moto: MotoServer) -> None:
+    settings = TransferConfig(
+        multipart_threshold=32 * MiB, part_size=16 * MiB, part_concurrency=3, connect_timeout=4, read_timeout=7,
+        request_timeout=90, concurrency=12,
+    )  # fmt: skip
+    store = open_store(s3(moto), transfer=settings)
     assert isinstance(store, S3Store)
-    assert (store.multipart_threshold, store.part_size) == (32 * MiB, 16 * MiB)
+    assert (store.multipart_threshold, store.part_size, store.part_concurrency) == (32 * MiB, 16 * MiB, 3)
+    assert (store.connect_timeout, store.read_timeout, store.request_timeout) == (4, 7, 90)
+    assert store.max_connections == 12
+    assert store._client.meta.config.read_timeout == 7
     await store.aclose()
+    default = open_store(s3(moto))
+    assert isinstance(default, S3Store)
+    assert (default.multipart_threshold, default.part_size) == (16 * MiB, 8 * MiB)
+    await default.aclose()
+
+
+async def test_an_endpoint_refusing_checksums_is_said_and_written_without(fake: FakeS3) -> None:
+    def script(method: str, path: str) -> Reply:
+        if any(name.startswith("x-amz-checksum-") for name in fake.seen[-1][2]):
+            return Reply(400, b"<Error><Code>InvalidRequest</Code><Message>x-amz-checksum-sha256 is not supported"
+                              b"</Message></Error>")  # fmt: skip
+        return Reply(headers={"ETag": '"e"'})
+
+    fake.script = script
+    async with S3Store(s3(endpoint_url=fake.url, access_key_id="k", secret_access_key="s")) as store:
+        assert store.checksum_note is None
+        written = await store.put("bucket-one", "k", b"body")
+        assert written.etag == "e"
+        assert store.checksum_note is not None
+        assert "refused checksum headers" in store.checksum_note
+        assert not store.writes_checksums
+    sent = [headers for method, _, headers in fake.seen if method == "PUT"]
+    assert any("x-amz-checksum-sha256" in h for h in sent)
+    assert "x-amz-checksum-sha256" not in sent[-1]
 
 
 # a scripted S3 stand-in -------------------------------------------------------------------------

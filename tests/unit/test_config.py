@@ -127,3 +127,23 @@ def test_s3_keys_come_together() -> None:
     text = GOOD.replace('region = "us-east-1"', 'region = "us-east-1"\naccess_key_id = "AKIA"')
     with pytest.raises(ConfigError, match="both access_key_id and secret_access_key"):
         parse_plan(text, env=ENV)
+
+
+def test_abort_incomplete_uploads_defaults_to_7_days_and_is_set_per_bucket() -> None:
+    plan = parse_plan(GOOD, env=ENV)
+    assert [b.abort_incomplete_uploads_after_days for b in plan.buckets] == [7, 7]
+    text = GOOD.replace('access = "private"', 'access = "private"\nabort_incomplete_uploads_after_days = 0')
+    assert [b.abort_incomplete_uploads_after_days for b in parse_plan(text, env=ENV).buckets] == [7, 0]
+    text = GOOD.replace('access = "private"', 'access = "private"\nabort_incomplete_uploads_after_days = 3650')
+    assert parse_plan(text, env=ENV).buckets[1].abort_incomplete_uploads_after_days == 3650
+
+
+@pytest.mark.parametrize("value", ["-1", "3651", "7.5", "7.0", '"7"', "true", "[7]"])
+def test_a_bad_abort_incomplete_uploads_value_is_one_sentence_naming_the_field(value: str) -> None:
+    text = GOOD.replace('access = "private"', f'access = "private"\nabort_incomplete_uploads_after_days = {value}')
+    with pytest.raises(ConfigError) as caught:
+        parse_plan(text, where="plan.toml", env=ENV)
+    message = str(caught.value)
+    assert message.startswith("plan.toml: buckets[1].abort_incomplete_uploads_after_days: must be a whole number")
+    assert "or 0 for no rule" in message
+    assert "\n" not in message

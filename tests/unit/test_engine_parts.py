@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from bucketshift.engine import manifest as manifest_module
-from bucketshift.engine.diff import Decision, classify
 from bucketshift.engine.manifest import FLUSH_ROWS, Manifest, State
 from bucketshift.engine.pacing import TokenBucket, parse_rate
 from bucketshift.engine.retry import RetryPolicy, with_retries
@@ -121,6 +119,7 @@ def copied(manifest: Manifest, obj: ObjectInfo) -> None:
         obj.key,
         size=obj.size,
         sha256="s",
+        crc64nvme="c",
         source_etag=obj.etag,
         source_modified=obj.last_modified.isoformat() if obj.last_modified else None,
         dest_key=obj.key,
@@ -129,36 +128,14 @@ def copied(manifest: Manifest, obj: ObjectInfo) -> None:
     )
 
 
-def test_diff_decisions() -> None:
-    manifest = Manifest(None)
-    obj = info()
-    assert classify(obj, None) is Decision.NEW
-    copied(manifest, obj)
-    record = manifest.get("m", obj.key)
-    assert classify(obj, record) is Decision.SAME
-    assert classify(info(size=11), record) is Decision.CHANGED
-    assert classify(info(etag="e2"), record) is Decision.CHANGED
-    assert classify(obj, record, dest_size=None, dest_checked=True) is Decision.MISSING
-    assert classify(obj, record, dest_size=10, dest_checked=True) is Decision.SAME
-    assert classify(info(key="x/.emptyFolderPlaceholder"), None) is Decision.PLACEHOLDER
-    assert classify(info(key="x/.emptyFolderPlaceholder"), None, keep_placeholders=True) is Decision.NEW
-    manifest.mark_copying("m", "c.png", source_etag="e", source_modified=None)
-    assert classify(info(key="c.png"), manifest.get("m", "c.png")) is Decision.RETRY
-
-
-def test_diff_uses_last_modified_when_the_source_has_no_etag() -> None:
-    manifest = Manifest(None)
-    obj = info(etag=None)
-    copied(manifest, obj)
-    record = manifest.get("m", obj.key)
-    assert classify(obj, record) is Decision.SAME
-    assert classify(info(etag=None, modified=datetime(2026, 2, 1, tzinfo=UTC)), record) is Decision.CHANGED
+def copying(manifest: Manifest, key: str) -> None:
+    manifest.mark_copying("m", key, source_etag="e", source_modified=None, dest_key=key)
 
 
 def test_manifest_journals_intent_then_done_and_survives_reopening(tmp_path: Path) -> None:
     path = tmp_path / "m.sqlite3"
     with Manifest(path) as manifest:
-        manifest.mark_copying("m", "k", source_etag="e", source_modified=None)
+        copying(manifest, "k")
         assert manifest.get("m", "k").state is State.COPYING
         copied(manifest, info(key="k"))
         manifest.mark_failed("m", "bad", "AccessDenied", 1)
@@ -171,26 +148,23 @@ def test_manifest_journals_intent_then_done_and_survives_reopening(tmp_path: Pat
     assert copy_mode == "wal"
 
 
-def test_manifest_commits_writes_in_groups_in_order_and_on_close(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(manifest_module, "FLUSH_SECONDS", 3600.0)
+def test_manifest_commits_writes_in_groups_in_order_and_on_close(tmp_path: Path) -> None:
     path = tmp_path / "m.sqlite3"
 
     def committed() -> dict[str, str]:
         with sqlite3.connect(path) as other:
             return dict(other.execute("SELECT key, state FROM objects").fetchall())
 
-    manifest = Manifest(path)
-    manifest.mark_copying("m", "k", source_etag="e", source_modified=None)
+    manifest = Manifest(path, flush_seconds=3600.0)
+    copying(manifest, "k")
     copied(manifest, info(key="k"))
     assert committed() == {}, "one object's records wait for their group"
     for n in range(FLUSH_ROWS):
-        manifest.mark_copying("m", f"more/{n}", source_etag="e", source_modified=None)
+        copying(manifest, f"more/{n}")
     assert committed()["k"] == "copied", "a full group is committed, in the order it was written"
     manifest.mark_failed("m", "late", "TransientError", 3)
     assert manifest.get("m", "late").state is State.FAILED, "reads see every write"
-    manifest.mark_copying("m", "last", source_etag="e", source_modified=None)
+    copying(manifest, "last")
     manifest.close()
     assert committed()["last"] == "copying"
 

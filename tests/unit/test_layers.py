@@ -13,6 +13,7 @@ RANK = {
     "config": 1,
     "stores": 2,
     "urls": 1,
+    "postgres_errors": 1,
     "database": 2,
     "provision": 3,  # above stores (it reads and writes buckets through them), beside engine
     "engine": 3,

@@ -19,6 +19,8 @@ from bucketshift.urls import (
     SupabaseURL,
     SupabaseURLs,
     build_supabase_url,
+    dest_key_destination_builder,
+    destination_builder,
     destination_value,
     encode_key,
     find_supabase_urls,
@@ -696,3 +698,35 @@ def test_source_key_outside_the_prefix() -> None:
 def test_encode_key_keeps_slashes_and_dot_segments() -> None:
     assert encode_key("a/./b/../c d+e?f#g%") == "a/%2E/b/%2E%2E/c%20d%2Be%3Ff%23g%25"
     assert encode_key("/x//y/") == "/x//y/"
+
+
+@given(
+    key=keys,
+    prefix=st.sampled_from(["", "migrated/", "a b/", "./", "x"]),
+    endpoint=st.sampled_from(sorted(ENDPOINTS)),
+    style=st.sampled_from(["s3-uri", "key"]),
+    mapping=st.sampled_from([IMAGES, VIDEOS]),
+)
+def test_a_destination_key_builds_what_the_prefix_and_source_key_build(
+    key: str, prefix: str, endpoint: str, style: str, mapping: BucketMapping
+) -> None:
+    """The plan's prefix does not enter: the destination key already holds whatever prefix it was written under."""
+    with_prefix = mapping.model_copy(update={"prefix": prefix})
+    other_prefix = mapping.model_copy(update={"prefix": "today/"})
+    expected = destination_builder(with_prefix, ENDPOINTS[endpoint], private_url_style=style)(key)  # type: ignore[arg-type]
+    for plain in (False, True) if re.fullmatch(r"[A-Za-z0-9_./-]+", prefix + key) else (False,):
+        build = dest_key_destination_builder(other_prefix, ENDPOINTS[endpoint], private_url_style=style, plain=plain)  # type: ignore[arg-type]
+        assert build(prefix + key) == expected
+
+
+def test_a_destination_key_is_used_as_recorded_whatever_today_s_prefix() -> None:
+    images = IMAGES.model_copy(update={"prefix": "today/"})
+    assert dest_key_destination_builder(images, AWS)("old site/a.png") == (
+        "https://app-images.s3.us-east-1.amazonaws.com/old%20site/a.png"
+    )
+    assert dest_key_destination_builder(VIDEOS, AWS)("elsewhere/c d.mp4") == "s3://app-videos/elsewhere/c d.mp4"
+    by_key = dest_key_destination_builder(VIDEOS, AWS, private_url_style="key")
+    assert by_key("elsewhere/c.mp4") == "elsewhere/c.mp4"
+    assert dest_key_destination_builder(images, AWS, plain=True)("a/../b") == (
+        "https://app-images.s3.us-east-1.amazonaws.com/a/%2E%2E/b"
+    ), "a dot segment is kept even on the fast path"

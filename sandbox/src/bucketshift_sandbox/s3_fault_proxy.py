@@ -1,9 +1,12 @@
-"""A reverse proxy in front of moto that answers a share of requests with 503 SlowDown.
+"""A reverse proxy in front of moto that answers a share of requests with 503 SlowDown, and can
+corrupt a share of uploaded bodies in transit.
 
 moto never throttles, and S3 does (SlowDown is how S3 asks a client to back off), so the copy
 engine's retries are tested against this: `python -m bucketshift_sandbox.s3_fault_proxy
---port N --upstream http://127.0.0.1:M --slowdown-rate 0.1`.  Requests are forwarded byte for
-byte (raw path, query and Host header, so SigV4 signatures stay valid), bodies streamed.
+--port N --upstream http://127.0.0.1:M --slowdown-rate 0.1 --corrupt-rate 0.05`.  Requests are
+forwarded byte for byte (raw path, query and Host header, so SigV4 signatures stay valid),
+bodies streamed; a corrupted body has one byte flipped and its headers untouched, as a bad
+network would leave it, so only a checksum the server checks can catch it.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ SLOWDOWN = (
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
 
 
-def create_app(upstream: str, rate: float, seed: int | None = None) -> Starlette:
-    state = {"rate": rate, "injected": 0, "forwarded": 0}
+def create_app(upstream: str, rate: float, seed: int | None = None, corrupt_rate: float = 0.0) -> Starlette:
+    state = {"rate": rate, "injected": 0, "forwarded": 0, "corrupt_rate": corrupt_rate, "corrupted": 0}
     rng = random.Random(seed)
     client = httpx.AsyncClient(
         base_url=upstream, timeout=httpx.Timeout(300.0), limits=httpx.Limits(max_connections=256)
@@ -38,7 +41,9 @@ def create_app(upstream: str, rate: float, seed: int | None = None) -> Starlette
 
     async def settings(request: Request) -> Response:
         if request.method == "PUT":
-            state["rate"] = float((await request.json()).get("slowdown_rate", state["rate"]))
+            changes = await request.json()
+            state["rate"] = float(changes.get("slowdown_rate", state["rate"]))
+            state["corrupt_rate"] = float(changes.get("corrupt_rate", state["corrupt_rate"]))
         return JSONResponse(state)
 
     async def forward(request: Request) -> Response:
@@ -52,8 +57,15 @@ def create_app(upstream: str, rate: float, seed: int | None = None) -> Starlette
         url = raw + (f"?{query}" if query else "")
         headers = [(k, v) for k, v in request.headers.raw if k.decode("latin-1").lower() not in HOP_BY_HOP]
 
+        corrupt = request.method == "PUT" and rng.random() < state["corrupt_rate"]
+
         async def body() -> AsyncIterator[bytes]:
+            flipped = not corrupt
             async for chunk in request.stream():
+                if chunk and not flipped:
+                    chunk = bytes([chunk[0] ^ 0xFF]) + chunk[1:]
+                    flipped = True
+                    state["corrupted"] += 1
                 if chunk:
                     yield chunk
 
@@ -94,9 +106,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True)
     parser.add_argument("--slowdown-rate", type=float, default=0.1)
+    parser.add_argument("--corrupt-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args(argv)
-    app = create_app(args.upstream, args.slowdown_rate, args.seed)
+    app = create_app(args.upstream, args.slowdown_rate, args.seed, args.corrupt_rate)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
 
 

@@ -103,13 +103,20 @@ class MotoServer:
         """Forget every bucket and IAM entity (moto's own reset API)."""
         httpx.post(f"{self.endpoint_url}/moto-api/reset", timeout=30).raise_for_status()
 
+    def checks(self) -> dict[str, int]:
+        """What the S3 checks added to moto (`moto_s3`) have checked and refused so far."""
+        response = httpx.get(f"{self.endpoint_url}/_bucketshift/stats", timeout=30)
+        response.raise_for_status()
+        return dict(response.json())
+
 
 @contextlib.contextmanager
 def run_moto(workdir: Path | None = None) -> Iterator[MotoServer]:
-    """moto's server in its own process (it is CPU-heavy and holds its own GIL)."""
+    """moto's server in its own process (it is CPU-heavy and holds its own GIL), with the checks of
+    S3 that moto leaves out (`moto_s3`: checksums checked and kept, If-Match on completing)."""
     port = free_port()
     log = Path(workdir or tempfile.mkdtemp(prefix="bucketshift-moto-")) / "moto.log"
-    with _child(["moto.server", "-H", LOOPBACK, "-p", str(port)], port, log, "moto server") as proc:
+    with _child(["bucketshift_sandbox.moto_s3", "-H", LOOPBACK, "-p", str(port)], port, log, "moto server") as proc:
         yield MotoServer(port, proc)
 
 
@@ -199,12 +206,12 @@ class ProxyServer:
 
 @contextlib.contextmanager
 def run_s3_fault_proxy(
-    upstream: str, *, slowdown_rate: float, seed: int = 1, workdir: Path | None = None
+    upstream: str, *, slowdown_rate: float, seed: int = 1, workdir: Path | None = None, corrupt_rate: float = 0.0
 ) -> Iterator[ProxyServer]:
     port = free_port()
     log = Path(workdir or tempfile.mkdtemp(prefix="bucketshift-proxy-")) / "s3-proxy.log"
     args = ["bucketshift_sandbox.s3_fault_proxy", "--port", str(port), "--upstream", upstream]
-    args += ["--slowdown-rate", str(slowdown_rate), "--seed", str(seed)]
+    args += ["--slowdown-rate", str(slowdown_rate), "--seed", str(seed), "--corrupt-rate", str(corrupt_rate)]
     with _child(args, port, log, "S3 fault proxy") as proc:
         yield ProxyServer(port, proc)
 

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.text import Text
@@ -18,9 +18,11 @@ from bucketshift.cli.provision_commands import register, run_posture
 from bucketshift.cli.rewrite_commands import register as register_rewrite
 from bucketshift.cli.rewrite_commands import run_with_progress
 from bucketshift.config import Plan, load_plan
+from bucketshift.engine.diff import ConflictPolicy
 from bucketshift.engine.pacing import parse_rate
 from bucketshift.errors import EXIT_FAILURES, BucketshiftError, UsageError
 from bucketshift.operations.check import check as check_op
+from bucketshift.operations.context import ListFrom
 from bucketshift.operations.copy import CopyRequest, CopyRun, Mode
 from bucketshift.operations.demo import demo_environment, demo_landing
 from bucketshift.operations.listing import list_objects
@@ -34,6 +36,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: typer's rich help labels every flag `<bool>` as if it took a value, and
+    # reads help texts as markup.
+    rich_markup_mode=None,
 )
 register(app)
 register_rewrite(app)
@@ -58,7 +63,25 @@ RpsOption = Annotated[
 ]
 BandwidthOption = Annotated[str | None, typer.Option("--bandwidth", help="Cap on bytes moved, e.g. 50MB/s.")]
 ListFromDbOption = Annotated[
-    bool, typer.Option("--list-from-db", help="List the source from storage.objects (needs the source dsn).")
+    bool,
+    typer.Option("--list-from-db", help="List the source from storage.objects (the default when [source] has a dsn)."),
+]
+ListFromApiOption = Annotated[
+    bool, typer.Option("--list-from-api", help="List the source through the Storage API even when [source] has a dsn.")
+]
+OverwriteOption = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite-destination-changes",
+        help="Objects the app changed at the destination: write the source's version over them.",
+    ),
+]
+KeepOption = Annotated[
+    bool,
+    typer.Option(
+        "--keep-destination-changes",
+        help="Objects the app changed at the destination: keep them, recorded as done for verify and rewrite-urls.",
+    ),
 ]
 NoReconcileOption = Annotated[
     bool, typer.Option("--no-reconcile", help="Skip comparing the API listing with storage.objects first.")
@@ -105,13 +128,27 @@ def ls(
     render.emit_json(result) if json_output else render.listing(result)
 
 
+def _list_from(db: bool, api: bool) -> ListFrom:
+    if db and api:
+        raise UsageError("--list-from-db and --list-from-api contradict each other; give one")
+    return "db" if db else "api" if api else "auto"
+
+
+def _on_conflict(overwrite: bool, keep: bool) -> ConflictPolicy:
+    if overwrite and keep:
+        raise UsageError(
+            "--overwrite-destination-changes and --keep-destination-changes contradict each other; give one"
+        )
+    return "overwrite" if overwrite else "keep" if keep else "report"
+
+
 def _transfer_rows(run: CopyRun) -> list[Row]:
     rows = []
     for r in run.reports:
         s = r.stats
         note = "" if s.listing_done else f"listing ({s.listed} seen)"
-        total = s.to_copy if s.listing_done else None
-        rows.append(Row(r.spec.source_bucket, s.copied + s.failed, total, s.bytes_moved, s.failed, note))
+        total = s.queued if s.listing_done else None
+        rows.append(Row(r.spec.source_bucket, s.settled, total, s.bytes_moved, s.failed + s.conflicts, note))
     return rows
 
 
@@ -144,7 +181,7 @@ def _run_transfer(plan: Plan, request: CopyRequest, *, json_output: bool) -> Cop
 def _transfer_command(mode: Mode, config: Path, json_output: bool, **options: Any) -> None:
     options["bandwidth"] = _rate(options.get("bandwidth"))
     work = _run_transfer(load_plan(config), CopyRequest(mode=mode, **options), json_output=json_output)
-    if work.failed:
+    if work.failed or work.conflicts:
         raise typer.Exit(EXIT_FAILURES)
 
 
@@ -159,14 +196,18 @@ def copy(
     state: StateOption = None,
     bucket: BucketsOption = None,
     list_from_db: ListFromDbOption = False,
+    list_from_api: ListFromApiOption = False,
     no_reconcile: NoReconcileOption = False,
+    overwrite_destination_changes: OverwriteOption = False,
+    keep_destination_changes: KeepOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Copy every object that is missing or different at the destination; resumable."""
     _transfer_command(
         "copy", config, json_output, dry_run=dry_run, concurrency=concurrency, keep_placeholders=keep_placeholders,
         max_requests_per_second=max_requests_per_second, bandwidth=bandwidth, state=state, buckets=bucket,
-        list_from_db=list_from_db, reconcile=not no_reconcile,
+        list_from=_list_from(list_from_db, list_from_api), reconcile=not no_reconcile,
+        on_conflict=_on_conflict(overwrite_destination_changes, keep_destination_changes),
     )  # fmt: skip
 
 
@@ -181,13 +222,17 @@ def sync(
     state: StateOption = None,
     bucket: BucketsOption = None,
     list_from_db: ListFromDbOption = False,
+    list_from_api: ListFromApiOption = False,
+    overwrite_destination_changes: OverwriteOption = False,
+    keep_destination_changes: KeepOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """The cut-over pass: copy only what is new or changed at the source since the last copy; never deletes."""
     _transfer_command(
         "sync", config, json_output, dry_run=dry_run, concurrency=concurrency, keep_placeholders=keep_placeholders,
         max_requests_per_second=max_requests_per_second, bandwidth=bandwidth, state=state, buckets=bucket,
-        list_from_db=list_from_db, reconcile=False,
+        list_from=_list_from(list_from_db, list_from_api), reconcile=False,
+        on_conflict=_on_conflict(overwrite_destination_changes, keep_destination_changes),
     )  # fmt: skip
 
 
@@ -218,6 +263,7 @@ def verify(
     state: StateOption = None,
     bucket: BucketsOption = None,
     list_from_db: ListFromDbOption = False,
+    list_from_api: ListFromApiOption = False,
     json_output: JsonOption = False,
     posture: Annotated[bool, typer.Option("--posture", help="Instead: check each bucket's exposure.")] = False,
 ) -> None:
@@ -225,7 +271,7 @@ def verify(
     if posture:
         return run_posture(config, json_output)
     request = VerifyRequest(deep=deep, keep_placeholders=keep_placeholders, concurrency=concurrency, state=state,
-                            buckets=bucket, list_from_db=list_from_db)  # fmt: skip
+                            buckets=bucket, list_from=_list_from(list_from_db, list_from_api))  # fmt: skip
     work = VerifyRun(load_plan(config), request)
     _run_verify(work, json_output=json_output)
     if not work.ok:
@@ -267,7 +313,7 @@ def demo(
         if env.no_database is None:
             _demo_rewrite(env.plan)
         else:
-            render.out.print(f"\n[yellow]rewrite-urls not shown[/yellow]: {env.no_database}", markup=False)
+            render.out.print(Text.assemble("\n", ("rewrite-urls not shown", "yellow"), f": {env.no_database}"))
         render.demo_end()
     if not work.ok:
         raise typer.Exit(EXIT_FAILURES)
@@ -285,22 +331,48 @@ def _demo_rewrite(plan: Plan) -> None:
         render.rewrite_report(run_with_progress(RewriteRun(plan, RewriteRequest(mode=mode))))
 
 
+def _one_line(message: str) -> str:
+    """Line breaks inside data (a key may hold one) shown as escapes, so an error stays one line."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _ours(group: BaseExceptionGroup[BaseException]) -> BucketshiftError | None:
+    """The first of our errors in a task group's failure, when every error in it is one of ours."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        exc = pending.pop(0)
+        if isinstance(exc, BaseExceptionGroup):
+            pending.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    first = leaves[0] if leaves else None
+    if isinstance(first, BucketshiftError) and all(isinstance(e, BucketshiftError) for e in leaves):
+        return first
+    return None
+
+
+def _fail(exc: BucketshiftError) -> NoReturn:
+    render.err.print(Text.assemble(("error:", "red"), " ", _one_line(exc.message)))
+    sys.exit(exc.exit_code)
+
+
 def run(argv: list[str] | None = None) -> Any:
     """Console entry point: known errors become one sentence on stderr and their exit code."""
     try:
         return app(args=argv, standalone_mode=True)
     except BucketshiftError as exc:
-        render.err.print(Text.assemble(("error:", "red"), " ", exc.message))
-        sys.exit(exc.exit_code)
+        _fail(exc)
     except KeyboardInterrupt:
         render.err.print("interrupted")
         sys.exit(130)
     except Exception as exc:
+        if isinstance(exc, ExceptionGroup) and (known := _ours(exc)) is not None:
+            _fail(known)
         if os.environ.get("BUCKETSHIFT_DEBUG"):
             raise
-        render.err.print(
-            f"internal error: {type(exc).__name__}: {exc} (set BUCKETSHIFT_DEBUG=1 for the traceback)", markup=False
-        )
+        text = _one_line(f"{type(exc).__name__}: {exc}")
+        render.err.print(f"internal error: {text} (set BUCKETSHIFT_DEBUG=1 for the traceback)", markup=False)
         sys.exit(EXIT_FAILURES)
 
 

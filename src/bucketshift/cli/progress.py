@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from bucketshift.cli.render import size
@@ -67,7 +68,7 @@ async def live(
 @asynccontextmanager
 async def _rich(console: Console, rows: Callable[[], list[Row]]) -> AsyncIterator[None]:
     progress = Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         TextColumn("{task.completed}/{task.fields[total_text]}"),
         TextColumn("{task.fields[bytes]}"),
@@ -100,7 +101,7 @@ async def _rich(console: Console, rows: Callable[[], list[Row]]) -> AsyncIterato
                 total_text="?" if row.total is None else str(row.total),
                 bytes=size(row.bytes_done) if row.counts_bytes else "",
                 rate=row.rate_text(rate),
-                failures=f"[red]{row.failures} failed[/red]" if row.failures else row.note,
+                failures=f"[red]{row.failures} failed[/red]" if row.failures else escape(row.note),
             )
 
     async def tick() -> None:

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from bucketshift.database.revert import RevertReport
 from bucketshift.database.rewriter import Tally
@@ -24,13 +26,14 @@ from bucketshift.operations.listing import ListResult
 from bucketshift.operations.provision import PostureReport, ProvisionPlan, ProvisionResult
 from bucketshift.operations.rewrite import RewriteReport
 from bucketshift.provision.diff import Change
+from bucketshift.provision.lifecycle import abort_days, abort_rule, same_rule
 
 
 def _console(stderr: bool) -> Console:
     """A pipe or a CI log is not 80 columns wide: give tables room there."""
-    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    console = Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(stderr=stderr, highlight=False, soft_wrap=True, width=160)
+        console = Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False, width=160)
     return console
 
 
@@ -68,28 +71,30 @@ def check(result: CheckResult) -> None:
         ("source", result.source_type, result.source_error),
         ("destination", result.destination_type, result.destination_error),
     ):
-        status = f"[red]unreachable: {error}[/red]" if error else "[green]reachable[/green]"
+        status = f"[red]unreachable: {escape(error)}[/red]" if error else "[green]reachable[/green]"
         out.print(f"{side} ({kind}): {status}")
     table = Table("source bucket", "public", "destination bucket", "access", "exists at destination")
     for b in result.buckets:
         exists = {True: "yes", False: "no (provision creates it)", None: "?"}[b.destination_exists]
         public = {True: "yes", False: "no", None: "-"}[b.source_public]
-        source = b.source if b.source_exists else f"[red]{b.source} (missing)[/red]"
-        table.add_row(source, public, b.destination, b.access, exists)
+        source = Text(b.source) if b.source_exists else Text(f"{b.source} (missing)", style="red")
+        table.add_row(source, public, Text(b.destination), b.access, exists)
     out.print(table)
     for b in result.buckets:
         for warning in b.warnings:
-            out.print(f"[yellow]warning:[/yellow] {warning}")
+            out.print(f"[yellow]warning:[/yellow] {escape(warning)}")
 
 
 def listing(result: ListResult) -> None:
     table = Table("key", "size", "content type", "last modified")
     for info in result.shown:
         modified = info.last_modified.strftime("%Y-%m-%d %H:%M") if info.last_modified else ""
-        table.add_row(info.key, size(info.size), info.content_type or "", modified)
+        table.add_row(Text(info.key), size(info.size), Text(info.content_type or ""), modified)
     out.print(table)
     more = f", first {len(result.shown)} shown" if len(result.shown) < result.count else ""
-    out.print(f"{result.side} bucket {result.bucket}: {result.count} objects, {size(result.total_bytes)}{more}")
+    out.print(
+        f"{result.side} bucket {result.bucket}: {result.count} objects, {size(result.total_bytes)}{more}", markup=False
+    )
 
 
 def transfer_json(run: CopyRun, *, manifest: str) -> dict[str, Any]:
@@ -107,17 +112,27 @@ def transfer_json(run: CopyRun, *, manifest: str) -> dict[str, Any]:
                 "to_copy_bytes": s.to_copy_bytes,
                 "copied": s.copied,
                 "copied_bytes": s.copied_bytes,
+                "adopted": s.adopted,
+                "kept": s.kept,
                 "failed": s.failed,
                 "retries": s.retries,
+                "source_requests": s.tallies.source_requests,
+                "resumed_reads": s.tallies.resumed_reads,
+                "md5_mismatches": s.tallies.md5_mismatches,
+                "metadata": r.metadata_path,
                 "decisions": {str(k): v for k, v in s.decisions.items()},
                 "decision_bytes": {str(k): v for k, v in s.decision_bytes.items()},
                 "failures": [{"key": f.key, "error": f.error, "kind": f.kind} for f in r.failures],
+                "conflicts": [_plain(c) for c in r.conflicts],
+                "notes": list(r.notes),
             }
         )
     return {
         "mode": mode,
         "dry_run": dry_run,
         "manifest": manifest,
+        "memory_peak_bytes": run.memory_peak,
+        "memory_budget_bytes": run.budget.limit,
         "buckets": buckets,
         "reconcile": [_plain(r) for r in run.reconciled],
     }
@@ -127,10 +142,10 @@ def reconciled(reports: list[ReconcileReport]) -> None:
     """The API listing against storage.objects; silent when there was nothing to compare."""
     for r in reports:
         if r.ok:
-            out.print(f"reconcile {r.bucket}: {r.listed} listed = {r.in_database} in storage.objects")
+            out.print(f"reconcile {r.bucket}: {r.listed} listed = {r.in_database} in storage.objects", markup=False)
             continue
         out.print(
-            f"[yellow]reconcile {r.bucket}:[/yellow] {r.listed} listed, {r.in_database} in storage.objects: "
+            f"[yellow]reconcile {escape(r.bucket)}:[/yellow] {r.listed} listed, {r.in_database} in storage.objects: "
             f"{r.only_in_database} only in the database, {r.only_listed} only in the listing, "
             f"{r.size_differs} with other sizes",
             markup=True,
@@ -150,8 +165,8 @@ def transfer_summary(reports: list[MappingReport], *, mode: str, dry_run: bool, 
         s, d = r.stats, r.stats.decisions
         moved = f"{s.to_copy} ({size(s.to_copy_bytes)})" if dry_run else f"{s.copied} ({size(s.copied_bytes)})"
         table.add_row(
-            r.spec.source_bucket,
-            r.spec.dest_bucket,
+            Text(r.spec.source_bucket),
+            Text(r.spec.dest_bucket),
             str(s.listed),
             str(d.get("new", 0) + d.get("retry", 0)),
             str(d.get("changed", 0) + d.get("missing", 0)),
@@ -168,9 +183,11 @@ def transfer_summary(reports: list[MappingReport], *, mode: str, dry_run: bool, 
         out.print(f"{objects} objects, {size(moved_bytes)} in {elapsed:.1f}s ({rate:.1f} objects/s)")
     for r in reports:
         for failure in r.failures[:20]:
-            out.print(f"[red]failed[/red] {r.spec.source_bucket}/{failure.key}: {failure.error}", markup=True)
+            out.print(Text.assemble(("failed", "red"), f" {r.spec.source_bucket}/{failure.key}: {failure.error}"))
         if len(r.failures) > 20:
-            out.print(f"... and {len(r.failures) - 20} more failures in {r.spec.source_bucket} (see --json)")
+            out.print(
+                f"... and {len(r.failures) - 20} more failures in {r.spec.source_bucket} (see --json)", markup=False
+            )
 
 
 def verify_json(reports: list[VerifyReport]) -> dict[str, Any]:
@@ -187,10 +204,16 @@ def verify_json(reports: list[VerifyReport]) -> dict[str, Any]:
                 "differing": s.differing,
                 "placeholders_skipped": s.placeholders_skipped,
                 "extra_at_destination": s.extra_at_destination,
+                "conflicts": s.conflicts,
+                "taken_back": s.taken_back,
+                "by_stored_checksum": s.by_stored_checksum,
+                "without_stored_checksum": s.without_stored_checksum,
                 "missing_keys": sorted(r.missing),
                 "differing_keys": [
                     {"key": m.key, "reason": m.reason} for m in sorted(r.differing, key=lambda m: m.key)
                 ],
+                "conflict_keys": [{"key": m.key, "reason": m.reason} for m in sorted(r.conflicts, key=lambda m: m.key)],
+                "notes": list(r.notes),
             }
         )
     return {
@@ -198,6 +221,7 @@ def verify_json(reports: list[VerifyReport]) -> dict[str, Any]:
         "deep": any(r.deep for r in reports),
         "missing": sum(r.stats.missing for r in reports),
         "differing": sum(r.stats.differing for r in reports),
+        "conflicts": sum(r.stats.conflicts for r in reports),
         "verified": sum(r.stats.verified for r in reports),
         "buckets": buckets,
     }
@@ -206,39 +230,51 @@ def verify_json(reports: list[VerifyReport]) -> dict[str, Any]:
 def verify_summary(reports: list[VerifyReport]) -> None:
     deep = any(r.deep for r in reports)
     table = Table(title="verify (deep: destination bytes re-read)" if deep else "verify")
-    for column in ("source", "destination", "checked", "verified", "missing", "differing", "placeholders skipped"):
+    columns = ("source", "destination", "checked", "verified", "missing", "differing", "conflicts",
+               "placeholders skipped")  # fmt: skip
+    for column in columns:
         table.add_column(column)
     for r in reports:
         s = r.stats
         table.add_row(
-            r.spec.source_bucket,
-            r.spec.dest_bucket,
+            Text(r.spec.source_bucket),
+            Text(r.spec.dest_bucket),
             str(s.checked),
             str(s.verified),
             f"[red]{s.missing}[/red]" if s.missing else "0",
             f"[red]{s.differing}[/red]" if s.differing else "0",
+            f"[red]{s.conflicts}[/red]" if s.conflicts else "0",
             str(s.placeholders_skipped),
         )
     out.print(table)
     for r in reports:
         for key in sorted(r.missing)[:20]:
-            out.print(f"[red]missing[/red] {r.spec.source_bucket}/{key}")
+            out.print(Text.assemble(("missing", "red"), f" {r.spec.source_bucket}/{key}"))
         for m in sorted(r.differing, key=lambda m: m.key)[:20]:
-            out.print(f"[red]differs[/red] {r.spec.source_bucket}/{m.key}: {m.reason}")
+            out.print(Text.assemble(("differs", "red"), f" {r.spec.source_bucket}/{m.key}: {m.reason}"))
+        for m in sorted(r.conflicts, key=lambda m: m.key)[:20]:
+            out.print(Text.assemble(("conflict", "yellow"), f" {r.spec.source_bucket}/{m.key}: {m.reason}"))
+        if r.stats.taken_back:
+            taken = f"{r.stats.taken_back} objects of {r.spec.source_bucket} are no longer counted as copied"
+            out.print(Text(f"{taken}: the next copy repairs them, rewrite-urls leaves their URLs alone"))
+        for note in r.notes:
+            out.print(Text.assemble(("note:", "yellow"), f" {note}"))
     missing, differing = sum(r.stats.missing for r in reports), sum(r.stats.differing for r in reports)
-    verdict = "[green]verified[/green]" if not missing and not differing else "[red]NOT verified[/red]"
-    out.print(f"{verdict}: {missing} missing, {differing} differing")
+    conflicts = sum(r.stats.conflicts for r in reports)
+    good = not missing and not differing and not conflicts
+    verdict = "[green]verified[/green]" if good else "[red]NOT verified[/red]"
+    out.print(f"{verdict}: {missing} missing, {differing} differing, {conflicts} conflicts")
 
 
 def demo_intro(source_url: str, s3_url: str, plan: Path, counts: dict[str, int], database_rows: dict[str, int]) -> None:
-    out.print(f"  Supabase Storage emulator: {source_url}/storage/v1")
-    out.print(f"  S3 (moto):                 {s3_url}")
+    out.print(f"  Supabase Storage emulator: {source_url}/storage/v1", markup=False)
+    out.print(f"  S3 (moto):                 {s3_url}", markup=False)
     seeded = ", ".join(f"{bucket} {n}" for bucket, n in counts.items())
-    out.print(f"  seeded the source with an app's files: {seeded} objects")
+    out.print(f"  seeded the source with an app's files: {seeded} objects", markup=False)
     if database_rows:
         rows = ", ".join(f"{column} {n}" for column, n in database_rows.items())
         out.print(f"  the app's database (a throw-away PostgreSQL), rows holding storage URLs: {rows}", markup=False)
-    out.print(f"  plan file: {plan}")
+    out.print(f"  plan file: {plan}", markup=False)
 
 
 def demo_landing(landings: list[Landing], *, manifest: str) -> None:
@@ -246,8 +282,9 @@ def demo_landing(landings: list[Landing], *, manifest: str) -> None:
     table = Table("source", "destination (S3)", "access", "objects", "size")
     for landing in landings:
         table.add_row(
-            landing.source, landing.destination, landing.access, str(landing.objects), size(landing.total_bytes)
-        )
+            Text(landing.source), Text(landing.destination), landing.access, str(landing.objects),
+            size(landing.total_bytes),
+        )  # fmt: skip
     out.print(table)
     for landing in landings:
         if landing.sample_url:
@@ -272,9 +309,32 @@ def _compact(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
+def _abort_text(rule: Any) -> str:
+    """Our abort rule in words when that is all it says; anything else as its document."""
+    days = abort_days(rule) if isinstance(rule, dict) else None
+    if days is not None and same_rule(rule, abort_rule(days)):
+        return f"abort unfinished multipart uploads after {days} days"
+    return _compact(rule)
+
+
+def _lifecycle_detail(change: Change) -> list[str]:
+    """The rule in words, and the note (what is kept, or why nothing is added)."""
+    if change.kind == "in place" and change.note:
+        return [change.note]
+    if change.kind in ("create", "in place"):
+        lines = [_abort_text(change.new)]
+    else:
+        lines = [f"old: {_abort_text(change.old)}", f"new: {_abort_text(change.new)}"]
+    if change.note:
+        lines[-1] += f" ({change.note})"
+    return lines
+
+
 def _change_detail(change: Change) -> list[str]:
     """Old and new of one change: field by field for flat settings, whole documents otherwise."""
     old, new = change.old, change.new
+    if change.resource == "lifecycle":
+        return _lifecycle_detail(change)
     if change.kind == "in place":
         documents = change.resource in ("policy", "cors", "iam-policy", "access-key")
         return ["as planned"] if documents and new is not None else [_compact(new)]
@@ -292,7 +352,7 @@ def _change_lines(changes: list[Change]) -> None:
     for change in changes:
         if change.target != target:
             target = change.target
-            out.print(f"[bold]{target}[/bold]", highlight=False)
+            out.print(Text(target, style="bold"))
         detail = _change_detail(change)
         first = detail[0] if len(detail) == 1 else ""
         out.print(f"  {_MARK[change.kind]} {change.resource:<20} {change.kind:<9} ", end="")
@@ -305,7 +365,7 @@ def _change_lines(changes: list[Change]) -> None:
 def provision_plan(planned: ProvisionPlan) -> None:
     """The difference per resource, exposure findings of existing buckets, and the app's policy."""
     for warning in planned.warnings:
-        err.print(f"[yellow]warning:[/yellow] {warning}")
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     pending = len(planned.pending)
     buckets = len({c.target for c in planned.changes if not c.target.startswith("iam user ")})
     out.print(
@@ -319,7 +379,7 @@ def provision_plan(planned: ProvisionPlan) -> None:
             c.target == bucket.bucket and c.resource == "bucket" and c.pending for c in planned.changes
         ):
             for finding in bucket.findings:
-                out.print(f"[red]exposure[/red] {bucket.bucket} ({bucket.access}): ", end="")
+                out.print(f"[red]exposure[/red] {escape(bucket.bucket)} ({bucket.access}): ", end="")
                 out.print(finding, markup=False)
     if planned.iam_user is None:
         out.print("IAM policy for the application (attach it to its ECS task role or other role, or pass --iam-user):")
@@ -348,6 +408,7 @@ def _change_json(change: Change) -> dict[str, Any]:
         "kind": change.kind,
         "old": change.old,
         "new": change.new,
+        "note": change.note,
     }
 
 
@@ -383,14 +444,14 @@ def posture_report(report: PostureReport) -> None:
     table = Table("bucket", "access", "posture")
     for bucket in report.buckets:
         table.add_row(
-            bucket.bucket,
+            Text(bucket.bucket),
             bucket.access,
             "[green]as planned[/green]" if bucket.ok else f"[red]{len(bucket.findings)} findings[/red]",
         )
     out.print(table)
     for bucket in report.buckets:
         for finding in bucket.findings:
-            out.print(f"[red]exposure[/red] {bucket.bucket} ({bucket.access}): ", end="")
+            out.print(f"[red]exposure[/red] {escape(bucket.bucket)} ({bucket.access}): ", end="")
             out.print(finding, markup=False)
     out.print("[green]posture as planned[/green]" if report.ok else "[red]posture differs from the plan[/red]")
 
@@ -468,7 +529,7 @@ def rewrite_report(report: RewriteReport, *, sql_file: Path | None = None) -> No
     if report.mode == "discover":
         table = Table("table.column", "type", "rows with storage URLs", "rows that only mention the host")
         for f in report.discovered:
-            table.add_row(f.column.name, f.column.kind, str(f.rows), str(f.mentions_only))
+            table.add_row(Text(f.column.name), Text(f.column.kind), str(f.rows), str(f.mentions_only))
         out.print(table)
         if not report.discovered:
             out.print("no column holds a storage URL of the source project")
@@ -488,8 +549,8 @@ def rewrite_report(report: RewriteReport, *, sql_file: Path | None = None) -> No
     for c in report.columns:
         t = c.tally
         changed = str(c.written) if report.mode == "apply" else str(t.rows_changed)
-        table.add_row(c.column, c.kind, str(t.rows_matched), str(t.urls), str(t.rewritten), str(t.unverified),
-                      str(t.unmapped), str(t.ambiguous), changed)  # fmt: skip
+        table.add_row(Text(c.column), Text(c.kind), str(t.rows_matched), str(t.urls), str(t.rewritten),
+                      str(t.unverified), str(t.unmapped), str(t.ambiguous), changed)  # fmt: skip
     out.print(table)
     for c in report.columns:
         t = c.tally
@@ -498,13 +559,20 @@ def rewrite_report(report: RewriteReport, *, sql_file: Path | None = None) -> No
         for sample in t.unverified_samples[:3]:
             out.print(f"  {c.column}: not verified at the destination, left as is: {sample}", markup=False)
         for warning, n in sorted(t.warnings.items()):
-            out.print(f"  [yellow]warning[/yellow] {c.column}: {n} x {warning}")
+            out.print(f"  [yellow]warning[/yellow] {escape(c.column)}: {n} x {escape(warning)}")
         if t.embedded_private:
-            out.print(f"  [yellow]warning[/yellow] {c.column}: {t.embedded_private} private-bucket URLs inside longer "
-                      "text left as they are (a reference would break the text)")  # fmt: skip
+            out.print(f"  [yellow]warning[/yellow] {escape(c.column)}: {t.embedded_private} private-bucket URLs "
+                      "inside longer text left as they are (a reference would break the text)")  # fmt: skip
+        if t.too_long:
+            out.print(f"  warning {c.column}: {t.too_long} values left as they are: the new value would be longer "
+                      f"than the column's {c.max_length} characters (widen the column, then rewrite again)",
+                      markup=False, style="yellow")  # fmt: skip
+        for old, needs in t.too_long_samples[:3]:
+            out.print(f"  {c.column}: needs {needs} characters, left as is: {old}", markup=False, overflow="ignore",
+                      crop=False)  # fmt: skip
     if report.mode == "apply":
         out.print(
             f"journaled as run {report.run_id}; undo with: bucketshift rewrite-urls --revert --run {report.run_id}"
         )
     elif report.mode == "sql" and sql_file is not None:
-        out.print(f"statements written to {sql_file}")
+        out.print(f"statements written to {sql_file}", markup=False)

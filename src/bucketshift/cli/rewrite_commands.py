@@ -94,6 +94,8 @@ def rewrite_urls(
         render.emit_json(render.rewrite_json(report))
     else:
         render.rewrite_report(report, sql_file=sql_file)
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILURES)
 
 
 def register(app: typer.Typer) -> None:

@@ -66,6 +66,8 @@ class Column:
     primary_key: tuple[str, ...]
     primary_key_types: tuple[str, ...] = ()
     sql_type: str = "text"
+    max_length: int | None = None
+    """The most characters a value (an array: each element) may hold: `n` of `varchar(n)`."""
 
     @property
     def name(self) -> str:
@@ -87,7 +89,9 @@ SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, NULL) AS type,
              JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS u(attnum, ord) ON true
              JOIN pg_attribute k ON k.attrelid = i.indrelid AND k.attnum = u.attnum
              WHERE i.indrelid = c.oid AND i.indisprimary ORDER BY u.ord) AS pk_types,
-       format_type(a.atttypid, a.atttypmod) AS full_type
+       format_type(a.atttypid, a.atttypmod) AS full_type,
+       CASE WHEN a.atttypmod >= 4 AND format_type(a.atttypid, NULL) IN ('character varying', 'character varying[]')
+            THEN a.atttypmod - 4 END AS max_length
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -100,7 +104,7 @@ def _kind(type_name: str) -> str | None:
 
 
 def _column(row: tuple[object, ...], kind: str) -> Column:
-    schema, table, column, _, pk, pk_types, full_type = row
+    schema, table, column, _, pk, pk_types, full_type, max_length = row
     return Column(
         str(schema),
         str(table),
@@ -109,6 +113,7 @@ def _column(row: tuple[object, ...], kind: str) -> Column:
         tuple(str(p) for p in pk or ()),  # type: ignore[attr-defined]
         tuple(str(t) for t in pk_types or ()),  # type: ignore[attr-defined]
         str(full_type),
+        None if max_length is None else int(max_length),  # type: ignore[call-overload]
     )
 
 

@@ -7,6 +7,13 @@ table), and one statement updates the rows and writes one journal row per change
 row is updated only if it still holds the value that was read, so a concurrent edit is never
 overwritten; the journal therefore holds exactly what changed.  Without a run id nothing is
 written and the counts are those an apply would produce.
+
+A value is never cut to fit its column.  The rewriter leaves out (and counts) every new value
+longer than the column allows; should one get through all the same, the UPDATE assigns it
+without an explicit cast, so PostgreSQL's assignment coercion refuses it ("value too long")
+instead of truncating it as `::varchar(n)` would, and the whole batch rolls back, journal
+included.  A `char_length(...) <= n` condition would skip such a row as silently as it skips a
+row edited since the read: a misjudged length would go unreported.
 """
 
 from __future__ import annotations
@@ -103,7 +110,7 @@ def read_batches(
             raise translate(error, f"read {column.name}") from None
         if not rows:
             return
-        news = rewriter.values(column.kind, [row[width] for row in rows], tally)
+        news = rewriter.values(column.kind, [row[width] for row in rows], tally, limit=column.max_length)
         changes = [(row[:width], row[text_at], new) for row, new in zip(rows, news, strict=True) if new is not None]
         after = tuple(rows[-1][:width])
         yield Batch(after, changes)
@@ -164,7 +171,7 @@ def _update_and_journal(column: Column, source: sql.Composable) -> sql.Composed:
     row_key = sql.SQL(", ").join(sql.SQL("{}, b.{}").format(sql.Literal(k), name) for k, name, _ in pairs)
     return sql.SQL(
         """WITH changed AS (
-               UPDATE {table} AS t SET {target} = b.new_value::{type}
+               UPDATE {table} AS t SET {target} = b.new_value
                FROM {source}
                WHERE {match} AND t.{target}::text = b.old_text
                RETURNING jsonb_build_object({row_key}) AS row_key, b.old_text, t.{target}::text AS new_text)
@@ -174,7 +181,6 @@ def _update_and_journal(column: Column, source: sql.Composable) -> sql.Composed:
     ).format(
         table=column.table_sql,
         target=target,
-        type=sql.SQL(column.sql_type),
         source=source,
         match=match,
         row_key=row_key,
@@ -256,9 +262,13 @@ def rewrite_column(
 
 
 def sql_statements(conn: Conn, column: Column, changes: list[Change]) -> Iterator[str]:
-    """The UPDATE statements an apply would run, for a DBA to read or run by hand (no journal)."""
+    """The UPDATE statements an apply would run, for a DBA to read or run by hand (no journal).
+
+    The new value is assigned as a literal, without a cast, so that a value too long for the
+    column fails there too rather than being cut.
+    """
     target = sql.Identifier(column.column)
-    template = sql.SQL("UPDATE {table} SET {target} = {new}::{type} WHERE {match} AND {target}::text = {old};")
+    template = sql.SQL("UPDATE {table} SET {target} = {new} WHERE {match} AND {target}::text = {old};")
     for key, old_text, new in changes:
         match = sql.SQL(" AND ").join(
             sql.SQL("{} = {}").format(sql.Identifier(k), sql.Literal(v))
@@ -268,7 +278,6 @@ def sql_statements(conn: Conn, column: Column, changes: list[Change]) -> Iterato
             table=column.table_sql,
             target=target,
             new=sql.Literal(new),
-            type=sql.SQL(column.sql_type),
             match=match,
             old=sql.Literal(old_text),
         )

@@ -1,12 +1,18 @@
 """The manifest: one SQLite row per (mapping, key) recording what happened to that object.
 
 Object stores are not transactional, so every write is journaled as intent (`copying`) and
-then done (`copied`).  Writes are committed in groups (every `FLUSH_ROWS` rows or
-`FLUSH_SECONDS`, and before any read) in WAL mode, in the order they were made: a run killed at
-any instant, kill -9 included, leaves a manifest whose `copied` rows are all safely at the
-destination; what the kill cost is at most the last group's records, whose objects a rerun
-copies again.  One commit per object cost more CPU than the rest of a small object's copy.
-The schema carries a version; a newer manifest than this code knows is refused, not guessed at.
+then done (`copied`, with the ETag the destination answered and the checksums of the bytes).
+Writes are committed in groups, in WAL mode, in the order they were made: when `FLUSH_ROWS`
+rows are waiting, and by the clock, at most `FLUSH_SECONDS` after the first of them (a thread
+of the manifest's own commits them even when no other write follows), and before any read.
+A run killed at any instant, kill -9 included, leaves a manifest whose `copied` rows are all at
+the destination; the rows it loses are the last half second's, and their objects carry their
+source version in their metadata, so a rerun adopts them instead of fetching them again.
+
+A row's state is a claim that `verify` re-checks: `verified` is taken back (to `pending`, with
+the reason) when the object is missing or differs.  `conflict` marks an object the application
+changed at the destination; `resolution` records how a user settled one.  The schema carries a
+version; an older manifest is upgraded in place, a newer one is refused, not guessed at.
 """
 
 from __future__ import annotations
@@ -22,11 +28,13 @@ from pathlib import Path
 
 from bucketshift.errors import ConfigError
 
-__all__ = ["FLUSH_ROWS", "FLUSH_SECONDS", "SCHEMA_VERSION", "Manifest", "ObjectRecord", "State"]
+__all__ = ["FLUSH_ROWS", "FLUSH_SECONDS", "KEPT", "SCHEMA_VERSION", "Manifest", "ObjectRecord", "State"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FLUSH_ROWS = 256
 FLUSH_SECONDS = 0.5
+KEPT = "kept-destination"
+"""`resolution` of a conflict settled by keeping the destination's version (the app's write)."""
 
 
 class State(StrEnum):
@@ -35,20 +43,24 @@ class State(StrEnum):
     COPIED = "copied"
     VERIFIED = "verified"
     FAILED = "failed"
+    CONFLICT = "conflict"
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS schema_info (version INTEGER NOT NULL);
+_OBJECTS = """
 CREATE TABLE IF NOT EXISTS objects (
     mapping TEXT NOT NULL,
     key TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('pending', 'copying', 'copied', 'verified', 'failed')),
+    state TEXT NOT NULL CHECK (state IN ('pending', 'copying', 'copied', 'verified', 'failed', 'conflict')),
     size INTEGER,
     sha256 TEXT,
+    crc64nvme TEXT,
     source_etag TEXT,
     source_modified TEXT,
     dest_key TEXT,
     dest_etag TEXT,
+    dest_size INTEGER,
+    dest_modified TEXT,
+    resolution TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
     created_at TEXT NOT NULL,
@@ -58,6 +70,11 @@ CREATE TABLE IF NOT EXISTS objects (
     PRIMARY KEY (mapping, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS objects_state ON objects (mapping, state);
+"""
+
+_SCHEMA = (
+    """
+CREATE TABLE IF NOT EXISTS schema_info (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL,
@@ -66,6 +83,20 @@ CREATE TABLE IF NOT EXISTS runs (
     summary TEXT
 );
 """
+    + _OBJECTS
+)
+
+_V1_COLUMNS = (
+    "mapping, key, state, size, sha256, source_etag, source_modified, dest_key, dest_etag, attempts, last_error, "
+    "created_at, updated_at, copied_at, verified_at"
+)
+_UPGRADE_FROM_V1 = f"""
+ALTER TABLE objects RENAME TO objects_v1;
+DROP INDEX IF EXISTS objects_state;
+{_OBJECTS}
+INSERT INTO objects ({_V1_COLUMNS}, dest_size) SELECT {_V1_COLUMNS}, size FROM objects_v1;
+DROP TABLE objects_v1;
+"""  # noqa: S608 - built from this module's constants
 
 
 def _now() -> str:
@@ -74,45 +105,77 @@ def _now() -> str:
 
 @dataclass(frozen=True, slots=True)
 class ObjectRecord:
-    """One object's row as last written."""
+    """One object's row as last written.
+
+    `size`, `sha256` and `crc64nvme` describe the bytes copied; `dest_etag`, `dest_size` and
+    `dest_modified` the destination object as bucketshift last knew it (for a conflict: the
+    version found there)."""
 
     mapping: str
     key: str
     state: State
     size: int | None
     sha256: str | None
+    crc64nvme: str | None
     source_etag: str | None
     source_modified: str | None
     dest_key: str | None
     dest_etag: str | None
+    dest_size: int | None
+    dest_modified: str | None
+    resolution: str | None
     attempts: int
     last_error: str | None
 
+    @property
+    def done(self) -> bool:
+        return self.state in (State.COPIED, State.VERIFIED)
 
-_COLUMNS = "mapping, key, state, size, sha256, source_etag, source_modified, dest_key, dest_etag, attempts, last_error"
+    @property
+    def kept(self) -> bool:
+        return self.resolution == KEPT
+
+
+_COLUMNS = (
+    "mapping, key, state, size, sha256, crc64nvme, source_etag, source_modified, dest_key, dest_etag, dest_size, "
+    "dest_modified, resolution, attempts, last_error"
+)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
 
 
 def _record(row: tuple[object, ...]) -> ObjectRecord:
-    mapping, key, state, size, sha, etag, modified, dest_key, dest_etag, attempts, error = row
+    (mapping, key, state, size, sha, crc, etag, modified, dest_key, dest_etag, dest_size, dest_modified,
+     resolution, attempts, error) = row  # fmt: skip
     return ObjectRecord(
         str(mapping),
         str(key),
         State(str(state)),
-        None if size is None else int(size),  # type: ignore[call-overload]
-        None if sha is None else str(sha),
-        None if etag is None else str(etag),
-        None if modified is None else str(modified),
-        None if dest_key is None else str(dest_key),
-        None if dest_etag is None else str(dest_etag),
+        _int(size),
+        _text(sha),
+        _text(crc),
+        _text(etag),
+        _text(modified),
+        _text(dest_key),
+        _text(dest_etag),
+        _int(dest_size),
+        _text(dest_modified),
+        _text(resolution),
         int(attempts),  # type: ignore[call-overload]
-        None if error is None else str(error),
+        _text(error),
     )
 
 
 class Manifest:
     """The state of every object of every mapping, in one SQLite file."""
 
-    def __init__(self, path: Path | None, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path | None, *, read_only: bool = False, flush_seconds: float = FLUSH_SECONDS) -> None:
         self.path = Path(path) if path is not None else Path(":memory:")
         if path is None:
             self._db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
@@ -128,12 +191,17 @@ class Manifest:
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._lock = threading.Lock()
+        self._due = threading.Condition(self._lock)
         self._pending: list[tuple[str, tuple[object, ...]]] = []
         self._pending_since = 0.0
+        self._flush_seconds = flush_seconds
+        self._closing = False
+        self._flusher: threading.Thread | None = None
         self._migrate(read_only)
 
     def _migrate(self, read_only: bool) -> None:
         tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        version = 0
         if "schema_info" in tables:
             row = self._db.execute("SELECT version FROM schema_info").fetchone()
             version = int(row[0]) if row else 0
@@ -145,18 +213,37 @@ class Manifest:
             if version == SCHEMA_VERSION:
                 return
         if read_only:
-            raise ConfigError(f"{self.path} is not a bucketshift manifest")
+            raise ConfigError(
+                f"{self.path} is not a bucketshift manifest"
+                if version == 0
+                else f"manifest {self.path} has schema version {version}, older than this bucketshift's "
+                f"({SCHEMA_VERSION}); run `bucketshift copy --dry-run` once to upgrade it"
+            )
         if tables - {"schema_info", "objects", "runs", "sqlite_sequence"}:
             raise ConfigError(f"{self.path} is not a bucketshift manifest; pass --state with another path")
+        script = "BEGIN;\n" + (_UPGRADE_FROM_V1 if version == 1 else "") + _SCHEMA
+        script += f"DELETE FROM schema_info;\nINSERT INTO schema_info (version) VALUES ({SCHEMA_VERSION});\nCOMMIT;"  # noqa: S608
         with self._lock:
-            self._db.executescript(_SCHEMA)
-            self._db.execute("DELETE FROM schema_info")
-            self._db.execute("INSERT INTO schema_info (version) VALUES (?)", (SCHEMA_VERSION,))
+            try:
+                self._db.executescript(script)
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
 
     @classmethod
     def for_preview(cls, path: Path) -> Manifest:
         """What a dry run reads: the manifest if there is one (never written), else an empty one."""
-        return cls(path, read_only=True) if path.exists() else cls(None)
+        if not path.exists():
+            return cls(None)
+        try:
+            return cls(path, read_only=True)
+        except ConfigError:
+            with cls(path):  # an older schema: upgraded (no object row changes), then read
+                pass
+            return cls(path, read_only=True)
+
+    # writing ------------------------------------------------------------------------------
 
     def flush(self) -> None:
         """Commit the writes made so far, in one transaction."""
@@ -176,7 +263,39 @@ class Manifest:
             raise
         self._pending.clear()
 
+    def _flush_by_clock(self) -> None:
+        """The flusher thread: commit what waits once it has waited `flush_seconds`."""
+        with self._lock:
+            while not self._closing:
+                if not self._pending:
+                    self._due.wait()
+                    continue
+                left = self._pending_since + self._flush_seconds - time.monotonic()
+                if left > 0:
+                    self._due.wait(left)
+                    continue
+                self._flush_locked()
+
+    def _write(self, sql: str, params: tuple[object, ...]) -> None:
+        with self._lock:
+            if not self._pending:
+                self._pending_since = time.monotonic()
+                if self._flusher is None:
+                    self._flusher = threading.Thread(
+                        target=self._flush_by_clock, name="bucketshift-manifest", daemon=True
+                    )
+                    self._flusher.start()
+                self._due.notify()
+            self._pending.append((sql, params))
+            if len(self._pending) >= FLUSH_ROWS:
+                self._flush_locked()
+
     def close(self) -> None:
+        with self._lock:
+            self._closing = True
+            self._due.notify()
+        if self._flusher is not None:
+            self._flusher.join()
         with self._lock:
             try:
                 self._flush_locked()
@@ -188,6 +307,8 @@ class Manifest:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # reading ------------------------------------------------------------------------------
 
     def records(self, mapping: str) -> dict[str, ObjectRecord]:
         """Every row of one mapping, by key (loaded at once: the diff needs them all)."""
@@ -217,24 +338,26 @@ class Manifest:
         for row in cursor:
             yield _record(row)
 
-    def _write(self, sql: str, params: tuple[object, ...]) -> None:
-        with self._lock:
-            now = time.monotonic()
-            if not self._pending:
-                self._pending_since = now
-            self._pending.append((sql, params))
-            if len(self._pending) >= FLUSH_ROWS or now - self._pending_since >= FLUSH_SECONDS:
-                self._flush_locked()
+    def counts(self, mapping: str) -> dict[str, int]:
+        self.flush()
+        rows = self._db.execute("SELECT state, count(*) FROM objects WHERE mapping = ? GROUP BY state", (mapping,))
+        return {str(state): int(n) for state, n in rows}
 
-    def mark_copying(self, mapping: str, key: str, *, source_etag: str | None, source_modified: str | None) -> None:
-        """The intent: this object is being written now (a crash here means: copy it again)."""
+    # object states ------------------------------------------------------------------------
+
+    def mark_copying(
+        self, mapping: str, key: str, *, source_etag: str | None, source_modified: str | None, dest_key: str
+    ) -> None:
+        """The intent: this object is being written now (a crash here means: look, then copy it again)."""
         now = _now()
         self._write(
-            """INSERT INTO objects (mapping, key, state, source_etag, source_modified, attempts, created_at, updated_at)
-               VALUES (?, ?, 'copying', ?, ?, 0, ?, ?)
+            """INSERT INTO objects (mapping, key, state, source_etag, source_modified, dest_key, attempts,
+                   created_at, updated_at)
+               VALUES (?, ?, 'copying', ?, ?, ?, 0, ?, ?)
                ON CONFLICT (mapping, key) DO UPDATE SET state = 'copying', source_etag = excluded.source_etag,
-               source_modified = excluded.source_modified, updated_at = excluded.updated_at""",
-            (mapping, key, source_etag, source_modified, now, now),
+               source_modified = excluded.source_modified, dest_key = excluded.dest_key,
+               updated_at = excluded.updated_at""",
+            (mapping, key, source_etag, source_modified, dest_key, now, now),
         )
 
     def mark_copied(
@@ -243,26 +366,91 @@ class Manifest:
         key: str,
         *,
         size: int,
-        sha256: str,
+        sha256: str | None,
+        crc64nvme: str | None,
         source_etag: str | None,
         source_modified: str | None,
         dest_key: str,
         dest_etag: str | None,
+        dest_modified: str | None = None,
         attempts: int,
+        resolution: str | None = None,
     ) -> None:
-        """Done: the bytes with this sha256 are at `dest_key`."""
+        """Done: the bytes with these checksums are at `dest_key`, as the version `dest_etag`."""
         now = _now()
         self._write(
-            """INSERT INTO objects (mapping, key, state, size, sha256, source_etag, source_modified, dest_key,
-                   dest_etag, attempts, last_error, created_at, updated_at, copied_at)
-               VALUES (?, ?, 'copied', ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)
+            """INSERT INTO objects (mapping, key, state, size, sha256, crc64nvme, source_etag, source_modified,
+                   dest_key, dest_etag, dest_size, dest_modified, resolution, attempts, last_error, created_at,
+                   updated_at, copied_at)
+               VALUES (?, ?, 'copied', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)
                ON CONFLICT (mapping, key) DO UPDATE SET state = 'copied', size = excluded.size,
-                   sha256 = excluded.sha256, source_etag = excluded.source_etag,
+                   sha256 = excluded.sha256, crc64nvme = excluded.crc64nvme, source_etag = excluded.source_etag,
                    source_modified = excluded.source_modified, dest_key = excluded.dest_key,
-                   dest_etag = excluded.dest_etag, attempts = objects.attempts + excluded.attempts,
-                   last_error = NULL, updated_at = excluded.updated_at, copied_at = excluded.copied_at,
-                   verified_at = NULL""",
-            (mapping, key, size, sha256, source_etag, source_modified, dest_key, dest_etag, attempts, now, now, now),
+                   dest_etag = excluded.dest_etag, dest_size = excluded.dest_size,
+                   dest_modified = excluded.dest_modified, resolution = excluded.resolution,
+                   attempts = objects.attempts + excluded.attempts, last_error = NULL,
+                   updated_at = excluded.updated_at, copied_at = excluded.copied_at, verified_at = NULL""",
+            (mapping, key, size, sha256, crc64nvme, source_etag, source_modified, dest_key, dest_etag, size,
+             dest_modified, resolution, attempts, now, now, now),
+        )  # fmt: skip
+
+    def mark_kept(
+        self,
+        mapping: str,
+        key: str,
+        *,
+        source_etag: str | None,
+        source_modified: str | None,
+        source_size: int,
+        dest_key: str,
+        dest_etag: str | None,
+        dest_size: int,
+        dest_modified: str | None,
+    ) -> None:
+        """A conflict settled for the destination: its version (the app's) counts as done.
+
+        `size` and the source columns name the source version it was settled against, so a later
+        change at the source is a new conflict; `dest_*` the version kept."""
+        now = _now()
+        self._write(
+            """INSERT INTO objects (mapping, key, state, size, sha256, crc64nvme, source_etag, source_modified,
+                   dest_key, dest_etag, dest_size, dest_modified, resolution, attempts, created_at, updated_at,
+                   copied_at)
+               VALUES (?, ?, 'copied', ?, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)
+               ON CONFLICT (mapping, key) DO UPDATE SET state = 'copied', size = excluded.size, sha256 = NULL,
+                   crc64nvme = NULL, source_etag = excluded.source_etag, source_modified = excluded.source_modified,
+                   dest_key = excluded.dest_key, dest_etag = excluded.dest_etag, dest_size = excluded.dest_size,
+                   dest_modified = excluded.dest_modified, resolution = excluded.resolution, last_error = NULL,
+                   updated_at = excluded.updated_at, copied_at = excluded.copied_at, verified_at = NULL""",
+            (mapping, key, source_size, source_etag, source_modified, dest_key, dest_etag, dest_size, dest_modified,
+             KEPT, now, now, now),
+        )  # fmt: skip
+
+    def mark_conflict(
+        self,
+        mapping: str,
+        key: str,
+        reason: str,
+        *,
+        dest_key: str,
+        dest_etag: str | None,
+        dest_size: int | None,
+        dest_modified: str | None,
+    ) -> None:
+        """The application wrote this object at the destination: left alone until the user settles it.
+
+        What was copied before (size, checksums, the ETag written) stays; the destination's version
+        found goes in `dest_*`."""
+        now = _now()
+        self._write(
+            """INSERT INTO objects (mapping, key, state, dest_key, dest_etag, dest_size, dest_modified, attempts,
+                   last_error, created_at, updated_at)
+               VALUES (?, ?, 'conflict', ?, ?, ?, ?, 0, ?, ?, ?)
+               ON CONFLICT (mapping, key) DO UPDATE SET state = 'conflict', dest_key = excluded.dest_key,
+                   dest_etag = excluded.dest_etag, dest_size = excluded.dest_size,
+                   dest_modified = excluded.dest_modified, last_error = excluded.last_error,
+                   updated_at = excluded.updated_at, verified_at = NULL""",
+            (mapping, key, dest_key, dest_etag, dest_size, dest_modified, reason[:2000], now, now),
         )
 
     def mark_failed(self, mapping: str, key: str, error: str, attempts: int) -> None:
@@ -279,17 +467,28 @@ class Manifest:
     def mark_verified(self, mapping: str, keys: Iterable[str]) -> None:
         now = _now()
         statement = (
-            "UPDATE objects SET state = 'verified', verified_at = ?, updated_at = ? "
+            "UPDATE objects SET state = 'verified', verified_at = ?, updated_at = ?, last_error = NULL "
             "WHERE mapping = ? AND key = ? AND state IN ('copied', 'verified')"
         )
         with self._lock:
             self._pending.extend((statement, (now, now, mapping, key)) for key in keys)
             self._flush_locked()
 
-    def counts(self, mapping: str) -> dict[str, int]:
-        self.flush()
-        rows = self._db.execute("SELECT state, count(*) FROM objects WHERE mapping = ? GROUP BY state", (mapping,))
-        return {str(state): int(n) for state, n in rows}
+    def take_back(self, mapping: str, found: Iterable[tuple[str, str]]) -> None:
+        """Verify found these objects missing or differing: no longer copied, with the reason.
+
+        The row keeps what was written (its ETag, checksums), so the next copy can tell an object
+        it may repair from one the application changed."""
+        now = _now()
+        statement = (
+            "UPDATE objects SET state = 'pending', verified_at = NULL, updated_at = ?, last_error = ? "
+            "WHERE mapping = ? AND key = ? AND state IN ('copied', 'verified')"
+        )
+        with self._lock:
+            self._pending.extend((statement, (now, reason[:2000], mapping, key)) for key, reason in found)
+            self._flush_locked()
+
+    # runs ---------------------------------------------------------------------------------
 
     def start_run(self, kind: str) -> int:
         with self._lock:

@@ -9,6 +9,7 @@ from bucketshift.config import Plan
 from bucketshift.errors import BucketshiftError
 from bucketshift.stores.base import BucketInfo, ObjectStore
 from bucketshift.stores.registry import open_store
+from bucketshift.stores.supabase_keys import require_service_keys
 
 __all__ = ["BucketCheck", "CheckResult", "check"]
 
@@ -49,6 +50,7 @@ async def _buckets(store: ObjectStore) -> tuple[dict[str, BucketInfo] | None, st
 
 async def check(plan: Plan) -> CheckResult:
     """Reach both stores, list their buckets, and compare them with the plan's mappings."""
+    require_service_keys(plan)
     async with open_store(plan.source) as source, open_store(plan.destination) as destination:
         (src, src_error), (dst, dst_error) = await asyncio.gather(_buckets(source), _buckets(destination))
     results = []

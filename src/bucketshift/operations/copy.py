@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Literal
 
 from bucketshift.config import Plan
+from bucketshift.engine.budget import MemoryBudget
+from bucketshift.engine.diff import ConflictPolicy
 from bucketshift.engine.manifest import Manifest
 from bucketshift.engine.pacing import TokenBucket
 from bucketshift.engine.reconcile import ReconcileReport
 from bucketshift.engine.retry import RetryPolicy
 from bucketshift.engine.transfer import MappingReport, TransferOptions, transfer
-from bucketshift.operations.context import manifest_path, mapping_specs, open_context
+from bucketshift.operations.context import ListFrom, manifest_path, mapping_specs, open_context
 from bucketshift.operations.reconcile import reconcile_buckets
 
 __all__ = ["CopyRequest", "CopyRun"]
@@ -32,8 +34,9 @@ class CopyRequest:
     state: Path | None = None
     buckets: list[str] | None = None
     max_attempts: int = 8
-    list_from_db: bool = False
+    list_from: ListFrom = "auto"
     reconcile: bool = True
+    on_conflict: ConflictPolicy = "report"
 
 
 @dataclass
@@ -47,6 +50,12 @@ class CopyRun:
 
     def __post_init__(self) -> None:
         self.reports = [MappingReport(spec) for spec in mapping_specs(self.plan, self.request.buckets)]
+        self.budget = MemoryBudget(self.plan.transfer.memory_budget)
+
+    @property
+    def memory_peak(self) -> int:
+        """The most bytes of object bodies held at once (bounded by `[transfer] memory_budget`)."""
+        return self.budget.peak
 
     @property
     def manifest_path(self) -> Path:
@@ -55,6 +64,10 @@ class CopyRun:
     @property
     def failed(self) -> int:
         return sum(r.stats.failed for r in self.reports)
+
+    @property
+    def conflicts(self) -> int:
+        return sum(r.stats.conflicts for r in self.reports)
 
     def options(self) -> TransferOptions:
         request = self.request
@@ -68,6 +81,8 @@ class CopyRun:
             dry_run=request.dry_run,
             keep_placeholders=request.keep_placeholders,
             check_destination=request.mode == "copy",
+            on_conflict=request.on_conflict,
+            budget=self.budget,
         )
 
     async def run(self) -> list[MappingReport]:
@@ -76,7 +91,7 @@ class CopyRun:
             state=self.request.state,
             only=self.request.buckets,
             preview=self.request.dry_run,
-            list_from_db=self.request.list_from_db,
+            list_from=self.request.list_from,
         ) as ctx:
             options = self.options()
             if self.request.reconcile:
@@ -89,5 +104,14 @@ class CopyRun:
 
 
 def _finish(manifest: Manifest, run_id: int, reports: list[MappingReport]) -> None:
-    summary = {r.spec.name: {"copied": r.stats.copied, "failed": r.stats.failed} for r in reports}
+    summary = {
+        r.spec.name: {
+            "copied": r.stats.copied,
+            "adopted": r.stats.adopted,
+            "conflicts": r.stats.conflicts,
+            "kept": r.stats.kept,
+            "failed": r.stats.failed,
+        }
+        for r in reports
+    }
     manifest.finish_run(run_id, json.dumps(summary))

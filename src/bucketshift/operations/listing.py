@@ -9,6 +9,7 @@ from bucketshift.config import Plan
 from bucketshift.errors import UsageError
 from bucketshift.stores.base import ObjectInfo
 from bucketshift.stores.registry import open_store
+from bucketshift.stores.supabase_keys import require_service_keys
 
 __all__ = ["ListResult", "list_objects"]
 
@@ -39,6 +40,7 @@ async def list_objects(plan: Plan, side: Side, bucket: str, prefix: str = "", li
     name = _bucket_for(plan, side, bucket)
     count = total = 0
     shown: list[ObjectInfo] = []
+    require_service_keys(plan)
     async with open_store(plan.source if side == "source" else plan.destination) as store:
         async for info in store.list(name, prefix):
             count += 1

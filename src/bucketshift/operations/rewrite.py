@@ -1,7 +1,8 @@
 """`rewrite-urls`: discover, plan (the default), write SQL, apply or revert the URL rewrite.
 
-Only URLs whose objects the manifest records as verified at the destination are rewritten;
-every change is journaled in the application's own database so `--revert` is exact.
+Only URLs whose objects the manifest records as verified at the destination are rewritten, each
+to where the manifest records its object was written; every change is journaled in the
+application's own database so `--revert` is exact.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from bucketshift.database.columns import Column, Found, discover, resolve
 from bucketshift.database.connection import connect
 from bucketshift.database.revert import RevertReport, revert_run
 from bucketshift.database.rewrite import read_batches, rewrite_column, sql_statements
-from bucketshift.database.rewriter import Rewriter, Tally
+from bucketshift.database.rewriter import Rewriter, Tally, Verified
 from bucketshift.engine.diff import MappingSpec
 from bucketshift.engine.manifest import Manifest, State
 from bucketshift.errors import ConfigError, UsageError
@@ -59,6 +60,8 @@ class ColumnResult:
     tally: Tally
     written: int = 0
     seconds: float = 0.0
+    max_length: int | None = None
+    """The most characters the column holds (`varchar(n)`), which `tally.too_long` values exceed."""
 
 
 @dataclass
@@ -71,6 +74,15 @@ class RewriteReport:
     nothing_to_revert: str | None = None
     still_applied: list[int] = field(default_factory=list)
     """After a revert: other apply runs whose changes are still in place (an apply run again)."""
+
+    @property
+    def ok(self) -> bool:
+        """False when a revert left values changed since the rewrite, or leaves other runs in
+        place: the database is not back where it was, and someone has to look."""
+        if self.mode != "revert":
+            return True
+        conflicts = self.reverted.conflicts if self.reverted is not None else 0
+        return not conflicts and not self.still_applied
 
 
 def _database(plan: Plan) -> DatabaseConfig:
@@ -85,13 +97,22 @@ def _origins(plan: Plan, database: DatabaseConfig) -> list[str]:
     return [plan.source.url, *database.extra_origins]
 
 
-def verified_keys(plan: Plan, state: Path | None) -> dict[str, set[str]]:
-    """Source bucket -> keys verified at the destination, from the manifest (read only)."""
+def verified_destinations(plan: Plan, state: Path | None) -> Verified:
+    """Source bucket -> each key verified at the destination -> the key it was written under
+    there, as the manifest recorded it, read only.
+
+    The recorded key, not today's prefix: the plan's prefix may have changed since the copy.
+    None stands for "where the mapping's prefix puts it", which is also where an old manifest
+    that recorded no key had it; it spares holding a second copy of every key.
+    """
     with Manifest(manifest_path(plan, state), read_only=True) as manifest:
-        out: dict[str, set[str]] = {}
+        out: dict[str, dict[str, str | None]] = {}
         for mapping in plan.buckets:
             spec = MappingSpec(mapping.source, mapping.destination, mapping.prefix, mapping.access)
-            out[mapping.source] = {r.key for r in manifest.iter_records(spec.name, [State.VERIFIED])}
+            out[mapping.source] = {
+                r.key: None if not r.dest_key or r.dest_key == spec.dest_key(r.key) else r.dest_key
+                for r in manifest.iter_records(spec.name, [State.VERIFIED])
+            }
     return out
 
 
@@ -152,14 +173,14 @@ class RewriteRun:
                 advance = self._step(column.name)
                 started = time.monotonic()
                 if self.request.mode == "sql":
-                    result = ColumnResult(column.name, column.kind, Tally())
+                    result = ColumnResult(column.name, column.kind, Tally(), max_length=column.max_length)
                     self._write_sql(conn, column, rewriter, needles, batch, result.tally)
                 else:
                     tally, written = rewrite_column(
                         conn, column, rewriter, needles, run_id=report.run_id, batch_size=batch,
                         sleep=self.request.sleep, progress=advance, writers=writers,
                     )  # fmt: skip
-                    result = ColumnResult(column.name, column.kind, tally, written)
+                    result = ColumnResult(column.name, column.kind, tally, written, max_length=column.max_length)
                 result.seconds = time.monotonic() - started
                 report.columns.append(result)
             if report.run_id is not None:
@@ -175,7 +196,7 @@ class RewriteRun:
     def _rewriter(self, origins: list[str], database: DatabaseConfig) -> Rewriter:
         if not isinstance(self.plan.destination, S3Endpoint):
             raise UsageError("rewrite-urls writes S3 URLs: the plan's [destination] must be type 's3'")
-        verified = verified_keys(self.plan, self.request.state)
+        verified = verified_destinations(self.plan, self.request.state)
         return Rewriter(
             origins, self.plan.buckets, self.plan.destination, verified, private_url_style=database.private_url_style
         )
@@ -218,4 +239,7 @@ class RewriteRun:
 
 
 def _summary(report: RewriteReport) -> dict[str, object]:
-    return {c.column: {"rewritten": c.tally.rewritten, "rows_changed": c.written} for c in report.columns}
+    return {
+        c.column: {"rewritten": c.tally.rewritten, "rows_changed": c.written, "too_long": c.tally.too_long}
+        for c in report.columns
+    }

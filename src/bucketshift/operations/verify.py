@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bucketshift.config import Plan
 from bucketshift.engine.verify import VerifyReport, verify_mapping
-from bucketshift.operations.context import mapping_specs, open_context
+from bucketshift.operations.context import ListFrom, mapping_specs, open_context
 
 __all__ = ["VerifyRequest", "VerifyRun"]
 
@@ -19,7 +19,7 @@ class VerifyRequest:
     concurrency: int | None = None
     state: Path | None = None
     buckets: list[str] | None = None
-    list_from_db: bool = False
+    list_from: ListFrom = "auto"
 
 
 @dataclass
@@ -39,7 +39,7 @@ class VerifyRun:
     async def run(self) -> list[VerifyReport]:
         concurrency = min(self.request.concurrency or self.plan.transfer.concurrency, 64)
         async with open_context(
-            self.plan, state=self.request.state, only=self.request.buckets, list_from_db=self.request.list_from_db
+            self.plan, state=self.request.state, only=self.request.buckets, list_from=self.request.list_from
         ) as ctx:
             for report in self.reports:
                 await verify_mapping(

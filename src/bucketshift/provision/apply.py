@@ -1,4 +1,9 @@
-"""Apply bucket changes: one S3 write per pending change, none for what is in place."""
+"""Apply bucket changes: one S3 write per pending change, none for what is in place.
+
+The lifecycle configuration is one document shared with other people's rules, so our rule is
+merged into it as it is at the moment of writing (one more read), not as it was when planned:
+a rule someone added while the plan waited for a yes is kept too.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ from botocore.exceptions import ClientError
 
 from bucketshift.provision.desired import location_constraint
 from bucketshift.provision.diff import Change, name_taken
-from bucketshift.provision.live import call
+from bucketshift.provision.lifecycle import merge_rule
+from bucketshift.provision.live import call, read_lifecycle
 from bucketshift.stores._s3_errors import from_botocore
 
 __all__ = ["apply_bucket_changes"]
@@ -34,6 +40,21 @@ def _create_bucket(s3: Any, bucket: str, region: str, where: str, field: str) ->
         raise from_botocore(exc, "create", bucket=bucket) from None
 
 
+def _put_lifecycle(s3: Any, bucket: str, ours: dict[str, Any] | None) -> None:
+    """Our rule put in (or taken out of) the live document; every other rule and setting kept."""
+    current = read_lifecycle(s3, bucket) or {}
+    before = list(current.get("Rules") or [])
+    rules = merge_rule(before, ours)
+    if rules == before:
+        return
+    if not rules:
+        call(s3, "delete_bucket_lifecycle", "remove the lifecycle rules of", bucket=bucket, Bucket=bucket)
+        return
+    kept = {k: v for k, v in current.items() if k == "TransitionDefaultMinimumObjectSize"}
+    call(s3, "put_bucket_lifecycle_configuration", "set the lifecycle rules of", bucket=bucket, Bucket=bucket,
+         LifecycleConfiguration={"Rules": rules}, **kept)  # fmt: skip
+
+
 def _put(s3: Any, change: Change) -> None:
     bucket, new = change.target, change.new
     if change.resource == "ownership":
@@ -54,6 +75,8 @@ def _put(s3: Any, change: Change) -> None:
         call(s3, "delete_bucket_cors", "remove CORS of", bucket=bucket, Bucket=bucket)
     elif change.resource == "cors":
         call(s3, "put_bucket_cors", "set CORS of", bucket=bucket, Bucket=bucket, CORSConfiguration={"CORSRules": new})
+    elif change.resource == "lifecycle":
+        _put_lifecycle(s3, bucket, new)
     else:
         raise ValueError(f"no way to apply {change.resource}")
 

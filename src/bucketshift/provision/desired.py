@@ -1,7 +1,8 @@
 """What each destination bucket should be, read from the plan file alone (no request is made).
 
 Every bucket: in the destination region, Object Ownership BucketOwnerEnforced (ACLs off),
-default encryption SSE-S3.  By `access`: public-read relaxes only the two policy switches of
+default encryption SSE-S3, and a lifecycle rule that aborts multipart uploads left unfinished
+after `abort_incomplete_uploads_after_days` (0: none).  By `access`: public-read relaxes only the two policy switches of
 Block Public Access and gets one policy statement letting anyone GET an object; private keeps
 all four switches on and no public statement.  CORS comes from the mapping's `cors_origins`.
 """
@@ -57,10 +58,16 @@ class BucketDesired:
     index: int
     public_access_block: dict[str, bool]
     cors: list[dict[str, Any]] | None
+    abort_uploads_after_days: int | None = None
+    """None: the plan asks for no abort rule (the field is 0)."""
 
     @property
     def field(self) -> str:
         return f"buckets[{self.index}].destination"
+
+    @property
+    def abort_field(self) -> str:
+        return f"buckets[{self.index}].abort_incomplete_uploads_after_days"
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,7 @@ def desired_state(plan: Plan, *, allow_wildcard_writes: bool = False) -> Desired
             index=index,
             public_access_block=dict(PUBLIC_READ_BLOCK if mapping.access == "public-read" else PRIVATE_BLOCK),
             cors=cors_rules(mapping),
+            abort_uploads_after_days=mapping.abort_incomplete_uploads_after_days or None,
         )
         for index, mapping in enumerate(plan.buckets)
     ]

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from bucketshift.errors import AccessDenied, NotFound
 from bucketshift.stores._s3_errors import WrongRegion, from_botocore
 
-__all__ = ["ABSENT_CODES", "LiveBucket", "call", "read_buckets"]
+__all__ = ["ABSENT_CODES", "LiveBucket", "call", "read_buckets", "read_lifecycle"]
 
 ABSENT_CODES = {
     "NoSuchPublicAccessBlockConfiguration",
@@ -25,6 +25,7 @@ ABSENT_CODES = {
     "NoSuchCORSConfiguration",
     "OwnershipControlsNotFoundError",
     "ServerSideEncryptionConfigurationNotFoundError",
+    "NoSuchLifecycleConfiguration",
 }
 
 
@@ -41,6 +42,8 @@ class LiveBucket:
     cors: list[dict[str, Any]] | None = None
     ownership: str | None = None
     encryption: str | None = None
+    lifecycle: list[dict[str, Any]] | None = None
+    """Every lifecycle rule, ours and others', as S3 returned them."""
 
 
 def call(client: Any, method: str, action: str, *, bucket: str | None = None, **kwargs: Any) -> Any:
@@ -94,12 +97,21 @@ def _head(s3: Any, bucket: str) -> tuple[bool, bool, str | None]:
         raise from_botocore(exc, "look up", bucket=bucket) from None
 
 
+def read_lifecycle(s3: Any, bucket: str) -> dict[str, Any] | None:
+    """The lifecycle configuration as S3 returned it (rules and their document-wide settings)."""
+    found = call(s3, "get_bucket_lifecycle_configuration", "read the lifecycle rules of", bucket=bucket, Bucket=bucket)
+    if found is None:
+        return None
+    return {k: v for k, v in found.items() if k != "ResponseMetadata"}
+
+
 def _settings(s3: Any, bucket: str) -> dict[str, Any]:
     block = call(s3, "get_public_access_block", "read Block Public Access of", bucket=bucket, Bucket=bucket)
     policy = call(s3, "get_bucket_policy", "read the policy of", bucket=bucket, Bucket=bucket)
     cors = call(s3, "get_bucket_cors", "read CORS of", bucket=bucket, Bucket=bucket)
     ownership = call(s3, "get_bucket_ownership_controls", "read ownership of", bucket=bucket, Bucket=bucket)
     encryption = call(s3, "get_bucket_encryption", "read encryption of", bucket=bucket, Bucket=bucket)
+    lifecycle = read_lifecycle(s3, bucket)
     rules = (ownership or {}).get("OwnershipControls", {}).get("Rules", [])
     sse = (encryption or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
     return {
@@ -108,6 +120,7 @@ def _settings(s3: Any, bucket: str) -> dict[str, Any]:
         "cors": list(cors.get("CORSRules", [])) if cors else None,
         "ownership": rules[0].get("ObjectOwnership") if rules else None,
         "encryption": sse[0].get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") if sse else None,
+        "lifecycle": list(lifecycle.get("Rules", [])) if lifecycle else None,
     }
 
 

@@ -3,7 +3,8 @@
 A private bucket with a public statement or any Block Public Access switch off is exposed; a
 public-read bucket that grants more than GetObject to everyone, or whose objects cannot be read
 anonymously, is wrong too.  ACLs left on and CORS wider than the plan are findings as well:
-each is a way in that the plan did not ask for.
+each is a way in that the plan did not ask for.  A missing abort-unfinished-uploads rule is not:
+it costs money but lets nobody in, and `plan` already shows it as a change to make.
 """
 
 from __future__ import annotations

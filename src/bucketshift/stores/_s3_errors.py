@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from botocore import exceptions as boto_exc
 from obstore import exceptions as obs_exc
@@ -31,7 +32,21 @@ from bucketshift.errors import (
     TransientError,
 )
 
-__all__ = ["WrongRegion", "error_code_from_body", "fill_error_code", "from_botocore", "from_obstore", "from_status"]
+__all__ = [
+    "NO_CREDENTIALS",
+    "WrongRegion",
+    "error_code_from_body",
+    "fill_error_code",
+    "from_botocore",
+    "from_obstore",
+    "from_status",
+    "unreachable",
+]
+
+NO_CREDENTIALS = (
+    "no AWS credentials found for the S3 endpoint; set AWS_PROFILE (or profile in the plan file), "
+    "the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY environment variables, or run where a role applies"
+)
 
 _STATUS = re.compile(r"status code: (\d{3})")
 _CODE = re.compile(r"<Code>\s*([^<\s]+)\s*</Code>")
@@ -155,6 +170,72 @@ def fill_error_code(http_response: Any, parsed: dict[str, Any], **_: Any) -> Non
     error["Code"] = error_code_from_body(content) or str(getattr(http_response, "status_code", "") or "")
 
 
+def _host_port(url: str) -> str | None:
+    """`host:port` of an endpoint URL, never its path, query or user."""
+    try:
+        parts = urlsplit(url.strip().strip("'\""))
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    return f"{parts.hostname}:{port}" if port else parts.hostname
+
+
+# What the SDKs say (in an exception's text or its cause's) -> what failed, in words, and whether
+# the plan file is at fault (not retried) rather than a network or server that may recover.
+_NETWORK_WORDS: tuple[tuple[re.Pattern[str], str, bool], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), words, in_plan)
+    for pattern, words, in_plan in (
+        (r"connection ?refused|errno 111\b", "connection refused", False),
+        (r"temporary failure in name resolution|eai_again", "its name could not be resolved for now", False),
+        (r"dns error|name ?resolution|name or service not known|nodename nor servname|failed to lookup address",
+         "its host name does not resolve", True),
+        (r"certificate|cert_verify|ssl validation", "its TLS certificate is not trusted", True),
+        (r"wrong.version.number|record layer|\bssl|\btls\b|handshake", "TLS failed", True),
+        (r"connection ?reset|errno 104\b|broken pipe", "the connection was reset", False),
+        (r"connect timeout|connection timed out|connecttimeout", "the connection timed out", False),
+        (r"read timeout|timed out|timeout", "it did not answer in time (timed out)", False),
+        (r"closed before|connection ?closed|incomplete ?message|unexpected ?eof", "the connection was closed", False),
+        (r"unreachable", "the host is unreachable", False),
+    )
+)  # fmt: skip
+
+
+def unreachable(
+    action: str, text: str, endpoint: str | None, *, bucket: str | None, key: str | None = None
+) -> BucketshiftError:
+    """One sentence for a request that got no answer: the endpoint (host:port), what failed, the fix."""
+    host = _host_port(endpoint) if endpoint else None
+    if host is not None:
+        text = text.replace(host.split(":")[0], "")
+    words, in_plan = "the network failed", False
+    for pattern, found, plan_fault in _NETWORK_WORDS:
+        if pattern.search(text):
+            words, in_plan = found, plan_fault
+            break
+    aws = host is None or host.split(":")[0].endswith(".amazonaws.com")
+    where = f" {host}" if host else ""
+    if aws:
+        fix = "check the network and region in the plan file"
+    elif words == "connection refused":
+        fix = "check endpoint_url in the plan file and that the server is up"
+    elif words == "TLS failed":
+        fix = "check endpoint_url in the plan file (http:// or https://)"
+    elif in_plan:
+        fix = "check endpoint_url in the plan file"
+    else:
+        fix = "try again later, or check endpoint_url in the plan file"
+    message = f"cannot reach the S3 endpoint{where} to {action} {_subject(bucket, key)}: {words}; {fix}"
+    if in_plan:
+        return ConfigError(message)
+    return TransientError(message, bucket=bucket, key=key)
+
+
+_OBSTORE_URL = re.compile(r"Error performing \w+ (\S+)")
+_RETRY_TIMEOUT = re.compile(r"retry_timeout: \S+")
+
+
 def from_obstore(exc: BaseException, action: str, *, bucket: str, key: str | None = None) -> BucketshiftError:
     """Map an obstore exception (or the ValueError it raises for a path) to a shared error."""
     if isinstance(exc, BucketshiftError):
@@ -168,6 +249,10 @@ def from_obstore(exc: BaseException, action: str, *, bucket: str, key: str | Non
     if status is None and "redirect" in head.lower():
         status = 301
     code = error_code_from_body(head)
+    if status is None and not code and "error sending request" in head:
+        url = _OBSTORE_URL.search(head)
+        cause = _RETRY_TIMEOUT.sub("", text.split("Debug source:", 1)[-1])
+        return unreachable(action, cause, url.group(1) if url else None, bucket=bucket, key=key)
     if status is None and not code:
         if isinstance(exc, FileNotFoundError | obs_exc.NotFoundError):
             status = 404
@@ -208,17 +293,30 @@ def from_botocore(exc: BaseException, action: str, *, bucket: str | None, key: s
             code = ""
         return from_status(action, status, code, bucket=bucket, key=key)
     if isinstance(exc, boto_exc.ProfileNotFound):
+        profile = getattr(exc, "kwargs", {}).get("profile", "")
         return ConfigError(
-            f"{exc}; name a profile from ~/.aws/config (or AWS_CONFIG_FILE) in the plan file or AWS_PROFILE"
+            f"AWS profile '{profile}' is not in ~/.aws/config (or AWS_CONFIG_FILE); "
+            "set profile in the plan file or AWS_PROFILE to one that is"
         )
+    if isinstance(exc, boto_exc.NoCredentialsError):
+        return ConfigError(NO_CREDENTIALS)
+    if isinstance(exc, boto_exc.NoRegionError):
+        return ConfigError("no AWS region is known for the S3 endpoint; set region in the plan file")
     if isinstance(exc, _CREDENTIALS_BOTO):
         return ConfigError(
-            f"{action} {_subject(bucket, key)}: no usable AWS credentials ({type(exc).__name__}); "
-            "set AWS_PROFILE or the profile in the plan file, or the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
+            f"the AWS credentials found for the S3 endpoint cannot be used ({type(exc).__name__}); "
+            "check AWS_PROFILE (or profile in the plan file) and the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
             "environment variables"
         )
-    if isinstance(exc, (*_TRANSIENT_BOTO, ConnectionError, TimeoutError)):
-        return from_status(action, None, bucket=bucket, key=key)
+    if isinstance(exc, boto_exc.EndpointResolutionError | boto_exc.InvalidEndpointConfigurationError):
+        return ConfigError(
+            "the S3 endpoint cannot be addressed as configured; check endpoint_url (http(s)://host[:port]) "
+            "and region in the plan file"
+        )
+    if isinstance(exc, (*_TRANSIENT_BOTO, boto_exc.ConnectionError, ConnectionError, TimeoutError)):
+        kwargs = getattr(exc, "kwargs", {}) or {}
+        detail = f"{type(exc).__name__} {kwargs.get('error', '')}"
+        return unreachable(action, detail, kwargs.get("endpoint_url"), bucket=bucket, key=key)
     if isinstance(exc, boto_exc.ParamValidationError):
         return StoreError(f"{action} {_subject(bucket, key)}: the request is not valid for S3", bucket=bucket, key=key)
     return from_status(action, None, bucket=bucket, key=key)

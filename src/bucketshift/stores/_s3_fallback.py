@@ -1,10 +1,10 @@
-"""The plain boto3 data path, for what obstore cannot do.
+"""The boto3 data path: what obstore cannot do.
 
 obstore's paths cannot hold every S3 key (empty, `.` or `..` segments, a trailing `/`, control
-characters) and its create-only put buffers the whole body.  These functions do the same jobs
-with a boto3 client run in threads: a streaming GET read chunk by chunk, a single PUT for small
-bodies and a multipart upload for large ones, whose abort is registered the moment the upload
-exists (s3transfer's rule), so a failure or a cancellation leaves no parts behind.
+characters), it cannot ask HeadObject for stored checksums, and it has no multipart upload driven
+part by part.  These functions do those jobs with a boto3 client run in threads; each is one
+request, so the engine decides retries: a streaming GET, a single PUT, HEAD with checksums, and
+the four multipart calls (the full-object CRC64NVME travels with them, so S3 checks the body).
 """
 
 from __future__ import annotations
@@ -13,14 +13,43 @@ import asyncio
 import base64
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
+from bucketshift.errors import NotFound
 from bucketshift.stores._s3_errors import from_botocore
-from bucketshift.stores.base import ObjectInfo, ObjectReader, short_body, split_sha256, strip_etag
+from bucketshift.stores.base import (
+    ObjectInfo,
+    ObjectReader,
+    SourceVersion,
+    UploadedPart,
+    md5_of_etag,
+    short_body,
+    split_reserved,
+    strip_etag,
+)
 
-__all__ = ["BotoReader", "head", "info_from_response", "open_reader", "put_multipart", "put_single", "sha256_of"]
+__all__ = [
+    "BotoReader",
+    "abort_upload",
+    "complete_upload",
+    "create_upload",
+    "head",
+    "info_from_response",
+    "open_reader",
+    "put_single",
+    "quoted",
+    "sha256_of",
+    "upload_part",
+    "write_args",
+]
 
 T = TypeVar("T")
+
+
+def quoted(etag: str) -> str:
+    """An ETag as a precondition header carries it."""
+    return etag if etag.startswith('"') else f'"{etag}"'
 
 
 def sha256_of(response: Mapping[str, Any]) -> str | None:
@@ -43,18 +72,31 @@ def sha256_of(response: Mapping[str, Any]) -> str | None:
         return None
 
 
+def _crc64nvme_of(response: Mapping[str, Any]) -> str | None:
+    """S3's CRC64NVME of the whole object (the algorithm is full-object only)."""
+    value = response.get("ChecksumCRC64NVME")
+    return value if value and "-" not in value else None
+
+
 def info_from_response(key: str, response: Mapping[str, Any]) -> ObjectInfo:
     """An ObjectInfo from a HeadObject or GetObject answer."""
-    metadata, stored = split_sha256({k.lower(): v for k, v in (response.get("Metadata") or {}).items()})
+    metadata, copied_from = split_reserved({k.lower(): v for k, v in (response.get("Metadata") or {}).items()})
+    etag = strip_etag(response.get("ETag"))
     return ObjectInfo(
         key=key,
         size=int(response.get("ContentLength") or 0),
-        etag=strip_etag(response.get("ETag")),
+        etag=etag,
         last_modified=response.get("LastModified"),
         content_type=response.get("ContentType"),
         cache_control=response.get("CacheControl"),
+        content_disposition=response.get("ContentDisposition"),
+        content_encoding=response.get("ContentEncoding"),
+        content_language=response.get("ContentLanguage"),
         metadata=metadata,
-        sha256=sha256_of(response) or stored,
+        sha256=sha256_of(response),
+        crc64nvme=_crc64nvme_of(response),
+        md5=md5_of_etag(etag),
+        copied_from=copied_from,
     )
 
 
@@ -75,11 +117,12 @@ async def head(client: Any, bucket: str, key: str, *, checksum: bool = False) ->
 class BotoReader(ObjectReader):
     """A GetObject body read in a thread, one chunk at a time; a short body is a TransientError."""
 
-    def __init__(self, info: ObjectInfo, stream: Any, bucket: str, chunk_size: int) -> None:
+    def __init__(self, info: ObjectInfo, stream: Any, bucket: str, chunk_size: int, expected: int) -> None:
         self.info = info
         self._stream = stream
         self._bucket = bucket
         self._chunk_size = chunk_size
+        self._expected = expected
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         received = 0
@@ -89,24 +132,55 @@ class BotoReader(ObjectReader):
                 break
             received += len(chunk)
             yield chunk
-        if received != self.info.size:
-            raise short_body(self._bucket, self.info.key, received, self.info.size)
+        if received != self._expected:
+            raise short_body(self._bucket, self.info.key, received, self._expected)
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._stream.close)
 
 
-async def open_reader(client: Any, bucket: str, key: str, *, chunk_size: int) -> BotoReader:
-    """Start a GetObject and return its body as a reader (close it with `aclose`)."""
-    response = await _call("read", bucket, key, client.get_object, Bucket=bucket, Key=key)
-    return BotoReader(info_from_response(key, response), response["Body"], bucket, chunk_size)
+async def open_reader(client: Any, bucket: str, key: str, *, chunk_size: int, offset: int = 0) -> BotoReader:
+    """Start a GetObject (from `offset`) and return its body as a reader (close it with `aclose`)."""
+    extra = {"Range": f"bytes={offset}-"} if offset else {}
+    response = await _call("read", bucket, key, client.get_object, Bucket=bucket, Key=key, **extra)
+    length = int(response.get("ContentLength") or 0)
+    info = info_from_response(key, response)
+    if offset:
+        total = str(response.get("ContentRange") or "").rpartition("/")[2]
+        info = replace(info, size=int(total) if total.isdigit() else offset + length)
+    return BotoReader(info, response["Body"], bucket, chunk_size, length)
 
 
-def _write_args(content_type: str, cache_control: str | None, metadata: Mapping[str, str]) -> dict[str, Any]:
-    args: dict[str, Any] = {"ContentType": content_type, "Metadata": dict(metadata)}
-    if cache_control:
-        args["CacheControl"] = cache_control
+def write_args(
+    content_type: str,
+    cache_control: str | None,
+    metadata: Mapping[str, str],
+    *,
+    content_disposition: str | None = None,
+    content_encoding: str | None = None,
+    content_language: str | None = None,
+    copied_from: SourceVersion | None = None,
+) -> dict[str, Any]:
+    """The descriptive parameters of a PutObject or CreateMultipartUpload."""
+    args: dict[str, Any] = {
+        "ContentType": content_type,
+        "Metadata": {**metadata, **(copied_from.as_metadata() if copied_from else {})},
+    }
+    for name, value in (
+        ("CacheControl", cache_control),
+        ("ContentDisposition", content_disposition),
+        ("ContentEncoding", content_encoding),
+        ("ContentLanguage", content_language),
+    ):
+        if value:
+            args[name] = value
     return args
+
+
+def _preconditions(overwrite: bool, if_match: str | None) -> dict[str, str]:
+    if if_match is not None:
+        return {"IfMatch": quoted(if_match)}
+    return {} if overwrite else {"IfNoneMatch": "*"}
 
 
 async def put_single(
@@ -114,127 +188,86 @@ async def put_single(
     bucket: str,
     key: str,
     data: bytes,
+    args: Mapping[str, Any],
     *,
-    content_type: str,
-    cache_control: str | None,
-    metadata: Mapping[str, str],
-    create_only: bool,
+    overwrite: bool,
+    if_match: str | None,
     sha256_hex: str | None,
 ) -> str | None:
-    """One PutObject; `sha256_hex` (when given) is stored as the object's full checksum."""
-    args = _write_args(content_type, cache_control, metadata)
-    if create_only:
-        args["IfNoneMatch"] = "*"
+    """One PutObject; `sha256_hex` (when given) is sent as the full checksum S3 checks the body against."""
+    extra: dict[str, Any] = {**args, **_preconditions(overwrite, if_match)}
     if sha256_hex:
-        args["ChecksumAlgorithm"] = "SHA256"
-        args["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(sha256_hex)).decode()
-    response = await _call("write", bucket, key, client.put_object, Bucket=bucket, Key=key, Body=data, **args)
+        extra["ChecksumAlgorithm"] = "SHA256"
+        extra["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(sha256_hex)).decode()
+    response = await _call("write", bucket, key, client.put_object, Bucket=bucket, Key=key, Body=data, **extra)
     return strip_etag(response.get("ETag"))
 
 
-async def _parts(chunks: AsyncIterator[bytes], part_size: int) -> AsyncIterator[bytes]:
-    pending = bytearray()
-    async for chunk in chunks:
-        pending += chunk
-        if len(pending) >= part_size:
-            yield bytes(pending)
-            pending.clear()
-    if pending:
-        yield bytes(pending)
+async def create_upload(client: Any, bucket: str, key: str, args: Mapping[str, Any], *, checksums: bool) -> str:
+    """CreateMultipartUpload; with `checksums`, announces a full-object CRC64NVME."""
+    extra = {"ChecksumAlgorithm": "CRC64NVME", "ChecksumType": "FULL_OBJECT"} if checksums else {}
+    created = await _call("write", bucket, key, client.create_multipart_upload, Bucket=bucket, Key=key, **args, **extra)
+    return str(created["UploadId"])
 
 
-async def put_multipart(
+async def upload_part(
+    client: Any, bucket: str, key: str, upload_id: str, number: int, data: bytes, *, crc64nvme: str | None
+) -> str:
+    """One UploadPart; with `crc64nvme`, S3 rejects a part whose bytes do not match it."""
+    extra = {"ChecksumAlgorithm": "CRC64NVME", "ChecksumCRC64NVME": crc64nvme} if crc64nvme else {}
+    part = await _call(
+        "write",
+        bucket,
+        key,
+        client.upload_part,
+        Bucket=bucket,
+        Key=key,
+        UploadId=upload_id,
+        PartNumber=number,
+        Body=data,
+        **extra,
+    )
+    return str(part["ETag"])
+
+
+async def complete_upload(
     client: Any,
     bucket: str,
     key: str,
-    chunks: AsyncIterator[bytes],
+    upload_id: str,
+    parts: list[UploadedPart],
     *,
-    part_size: int,
-    concurrency: int,
-    content_type: str,
-    cache_control: str | None,
-    metadata: Mapping[str, str],
-    create_only: bool,
-) -> str | None:
-    """A multipart upload with at most `concurrency` parts in flight; aborted on any failure.
+    crc64nvme: str | None,
+    size: int,
+    overwrite: bool,
+    if_match: str | None,
+) -> dict[str, Any]:
+    """CompleteMultipartUpload with the preconditions and, with `crc64nvme`, the whole body's checksum."""
+    listed: list[dict[str, Any]] = []
+    for part in sorted(parts, key=lambda p: p.number):
+        entry: dict[str, Any] = {"PartNumber": part.number, "ETag": part.etag}
+        if crc64nvme:
+            entry["ChecksumCRC64NVME"] = part.crc64nvme
+        listed.append(entry)
+    extra: dict[str, Any] = _preconditions(overwrite, if_match)
+    if crc64nvme:
+        extra.update({"ChecksumCRC64NVME": crc64nvme, "ChecksumType": "FULL_OBJECT", "MpuObjectSize": size})
+    return await _call(
+        "write",
+        bucket,
+        key,
+        client.complete_multipart_upload,
+        Bucket=bucket,
+        Key=key,
+        UploadId=upload_id,
+        MultipartUpload={"Parts": listed},
+        **extra,
+    )
 
-    Create-only is enforced when completing (If-None-Match on CompleteMultipartUpload).
-    Memory stays near `part_size * (concurrency + 1)`.
-    """
-    args = _write_args(content_type, cache_control, metadata)
-    created = await _call("write", bucket, key, client.create_multipart_upload, Bucket=bucket, Key=key, **args)
-    upload_id = created["UploadId"]
-    in_flight: set[asyncio.Task[dict[str, Any]]] = set()
-    done: list[dict[str, Any]] = []
 
-    async def upload(number: int, body: bytes) -> dict[str, Any]:
-        part = await _call(
-            "write",
-            bucket,
-            key,
-            client.upload_part,
-            Bucket=bucket,
-            Key=key,
-            UploadId=upload_id,
-            PartNumber=number,
-            Body=body,
+async def abort_upload(client: Any, bucket: str, key: str, upload_id: str) -> None:
+    """AbortMultipartUpload; an upload already gone is not an error."""
+    with contextlib.suppress(NotFound):
+        await _call(
+            "abort upload of", bucket, key, client.abort_multipart_upload, Bucket=bucket, Key=key, UploadId=upload_id
         )
-        return {"PartNumber": number, "ETag": part["ETag"]}
-
-    try:
-        number = 0
-        async for body in _parts(chunks, part_size):
-            number += 1
-            in_flight.add(asyncio.create_task(upload(number, body)))
-            if len(in_flight) >= concurrency:
-                finished, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                done.extend(task.result() for task in finished)
-        if in_flight:
-            done.extend(await asyncio.gather(*in_flight))
-            in_flight = set()
-        if not done:
-            done.append(await upload(1, b""))
-        complete: dict[str, Any] = {"IfNoneMatch": "*"} if create_only else {}
-        response = await _call(
-            "write",
-            bucket,
-            key,
-            client.complete_multipart_upload,
-            Bucket=bucket,
-            Key=key,
-            UploadId=upload_id,
-            MultipartUpload={"Parts": sorted(done, key=lambda p: p["PartNumber"])},
-            **complete,
-        )
-    except BaseException:
-        await asyncio.shield(_abort(client, bucket, key, upload_id, in_flight))
-        raise
-    return strip_etag(response.get("ETag"))
-
-
-PARTS_SETTLE_SECONDS = 60.0
-ABORT_ATTEMPTS = 3
-
-
-async def _abort(client: Any, bucket: str, key: str, upload_id: str, in_flight: set[asyncio.Task[Any]]) -> None:
-    """Abort once the parts in flight have settled, trying again if the abort itself fails.
-
-    A part still arriving when the upload is aborted may be kept by S3, and cancelling its task
-    would not stop the thread sending it; so the parts get a bounded time to finish first.
-    """
-    if in_flight:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*in_flight, return_exceptions=True), PARTS_SETTLE_SECONDS)
-    for attempt in range(ABORT_ATTEMPTS):
-        try:
-            await asyncio.to_thread(client.abort_multipart_upload, Bucket=bucket, Key=key, UploadId=upload_id)
-            return
-        except Exception as exc:  # the upload's own failure is what the caller must see
-            if _error_code(exc) == "NoSuchUpload":
-                return
-        await asyncio.sleep(0.25 * (attempt + 1))
-
-
-def _error_code(exc: Exception) -> str | None:
-    response = getattr(exc, "response", None)
-    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None

@@ -7,14 +7,16 @@ one dict in which the standard headers have fixed names and anything else is use
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from obstore.exceptions import BaseError
 
+from bucketshift.errors import TransientError
 from bucketshift.stores._s3_errors import from_obstore
-from bucketshift.stores.base import ObjectInfo, ObjectReader, short_body, split_sha256, strip_etag
+from bucketshift.stores.base import ObjectInfo, ObjectReader, md5_of_etag, short_body, split_reserved, strip_etag
 
 __all__ = [
     "ERRORS",
@@ -49,26 +51,31 @@ def metadata_collides(metadata: Mapping[str, str]) -> bool:
     return not _RESERVED_METADATA.isdisjoint(metadata)
 
 
-def attributes_for(content_type: str, cache_control: str | None, metadata: Mapping[str, str]) -> dict[str, str]:
-    """The attributes of a put: standard headers plus lower-case user metadata."""
-    attributes = {"Content-Type": content_type, **metadata}
-    if cache_control:
-        attributes["Cache-Control"] = cache_control
+def attributes_for(args: Mapping[str, Any]) -> dict[str, str]:
+    """obstore's attributes from a put's boto3-style parameters (`_s3_fallback.write_args`):
+    standard headers under their header names, then lower-case user metadata."""
+    attributes = {header: args[header.replace("-", "")] for header in _STANDARD if args.get(header.replace("-", ""))}
+    attributes.update(args.get("Metadata") or {})
     return attributes
 
 
 def info_from_result(key: str, meta: Mapping[str, Any], attributes: Mapping[str, str]) -> ObjectInfo:
     """An ObjectInfo from a GET or HEAD answer (standard headers come back capitalized)."""
-    metadata, sha256 = split_sha256({k.lower(): v for k, v in attributes.items() if k not in _STANDARD_NAMES})
+    metadata, copied_from = split_reserved({k.lower(): v for k, v in attributes.items() if k not in _STANDARD_NAMES})
+    etag = strip_etag(meta.get("e_tag"))
     return ObjectInfo(
         key=key,
         size=int(meta["size"]),
-        etag=strip_etag(meta.get("e_tag")),
+        etag=etag,
         last_modified=meta.get("last_modified"),
         content_type=attributes.get("Content-Type"),
         cache_control=attributes.get("Cache-Control"),
+        content_disposition=attributes.get("Content-Disposition"),
+        content_encoding=attributes.get("Content-Encoding"),
+        content_language=attributes.get("Content-Language"),
         metadata=metadata,
-        sha256=sha256,
+        md5=md5_of_etag(etag),
+        copied_from=copied_from,
     )
 
 
@@ -94,23 +101,34 @@ class StaticCredentials:
 class ObstoreReader(ObjectReader):
     """An obstore GET streamed in chunks; fewer bytes than Content-Length is a TransientError."""
 
-    def __init__(self, info: ObjectInfo, result: Any, bucket: str, chunk_size: int) -> None:
+    def __init__(
+        self, info: ObjectInfo, result: Any, bucket: str, chunk_size: int, offset: int = 0, *, idle_timeout: float
+    ) -> None:
         self.info = info
         self._result = result
         self._bucket = bucket
         self._chunk_size = chunk_size
+        self._expected = info.size - offset
+        self._idle = idle_timeout
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         received = 0
         stream = self._result.stream(min_chunk_size=self._chunk_size)
         while True:
             try:
-                chunk = await anext(stream)
+                async with asyncio.timeout(self._idle):
+                    chunk = await anext(stream)
             except StopAsyncIteration:
                 break
+            except TimeoutError:
+                raise TransientError(
+                    f"read object {self.info.key!r} in bucket {self._bucket}: no byte for {self._idle:g}s",
+                    bucket=self._bucket,
+                    key=self.info.key,
+                ) from None
             except (BaseError, OSError) as exc:
                 raise from_obstore(exc, "read", bucket=self._bucket, key=self.info.key) from exc
             received += len(chunk)
             yield chunk
-        if received != self.info.size:
-            raise short_body(self._bucket, self.info.key, received, self.info.size)
+        if received != self._expected:
+            raise short_body(self._bucket, self.info.key, received, self._expected)

@@ -9,7 +9,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from bucketshift.stores.base import ObjectInfo, strip_etag
+from bucketshift.stores.base import ObjectInfo, md5_of_etag, split_reserved, strip_etag
 
 __all__ = ["info_from_metadata", "parse_time", "user_metadata"]
 
@@ -41,12 +41,16 @@ def info_from_metadata(
 ) -> ObjectInfo:
     meta = metadata or {}
     size = meta.get("size", meta.get("contentLength", 0))
+    etag = strip_etag(meta.get("eTag"))
+    rest, copied_from = split_reserved(user_metadata(user))
     return ObjectInfo(
         key=key,
         size=int(size or 0),
-        etag=strip_etag(meta.get("eTag")),
+        etag=etag,
         last_modified=parse_time(meta.get("lastModified")) or parse_time(updated_at),
         content_type=meta.get("mimetype"),
         cache_control=meta.get("cacheControl"),
-        metadata=user_metadata(user),
+        metadata=rest,
+        md5=md5_of_etag(etag),
+        copied_from=copied_from,
     )

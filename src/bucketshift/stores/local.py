@@ -23,15 +23,17 @@ from typing import Any
 from urllib.parse import quote
 
 from bucketshift.config import LocalEndpoint
-from bucketshift.errors import AlreadyExists, BucketNotEmpty, BucketNotFound, InvalidKey, NotFound
+from bucketshift.errors import AlreadyExists, BucketNotEmpty, BucketNotFound, InvalidKey, NotFound, PreconditionFailed
 from bucketshift.stores.base import (
+    RESERVED_METADATA,
     Body,
     BucketInfo,
+    Digests,
     ListPage,
     ObjectInfo,
     ObjectReader,
     ObjectStore,
-    Sha256Counter,
+    SourceVersion,
     aiter_body,
 )
 from bucketshift.stores.registry import register
@@ -177,6 +179,7 @@ class LocalStore(ObjectStore):
             described = json.loads(meta.read_text(encoding="utf-8"))
         except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
             described = {}
+        origin = described.get("copied_from")
         return ObjectInfo(
             key=key,
             size=stat.st_size,
@@ -184,21 +187,28 @@ class LocalStore(ObjectStore):
             last_modified=datetime.fromtimestamp(stat.st_mtime, UTC),
             content_type=described.get("content_type"),
             cache_control=described.get("cache_control"),
+            content_disposition=described.get("content_disposition"),
+            content_encoding=described.get("content_encoding"),
+            content_language=described.get("content_language"),
             metadata=described.get("metadata") or {},
             sha256=described.get("sha256"),
+            crc64nvme=described.get("crc64nvme"),
+            copied_from=SourceVersion(origin["etag"], origin["size"], origin.get("sha256")) if origin else None,
         )
 
     async def head(self, bucket: str, key: str) -> ObjectInfo:
         return await asyncio.to_thread(self._read_info, bucket, key)
 
     @asynccontextmanager
-    async def open(self, bucket: str, key: str) -> AsyncIterator[ObjectReader]:
+    async def open(self, bucket: str, key: str, *, offset: int = 0) -> AsyncIterator[ObjectReader]:
         info = await self.head(bucket, key)
         data, _ = self._paths(bucket, key)
         try:
             handle = await asyncio.to_thread(data.open, "rb")
         except FileNotFoundError:
             raise NotFound(f"object {key} not found in bucket {bucket}", bucket=bucket, key=key) from None
+        if offset:
+            await asyncio.to_thread(handle.seek, offset)
         try:
             yield _FileReader(info, handle)
         finally:
@@ -215,29 +225,55 @@ class LocalStore(ObjectStore):
         cache_control: str | None = None,
         metadata: Mapping[str, str] | None = None,
         overwrite: bool = True,
+        if_match: str | None = None,
+        content_disposition: str | None = None,
+        content_encoding: str | None = None,
+        content_language: str | None = None,
+        copied_from: SourceVersion | None = None,
     ) -> ObjectInfo:
+        """A file renamed into place; `if_match` is checked just before the rename (one process only)."""
         data, meta = self._paths(bucket, key)
         tmp_dir = self._bucket_dir(bucket) / _TMP_DIR
         if not overwrite and await asyncio.to_thread(data.exists):
             raise AlreadyExists(f"object {key} already exists in bucket {bucket}", bucket=bucket, key=key)
         await asyncio.to_thread(tmp_dir.mkdir, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=tmp_dir)
-        counter = Sha256Counter()
+        digests = Digests()
         try:
             with os.fdopen(fd, "wb") as handle:
-                async for chunk in counter.wrap(aiter_body(body)):
+                async for chunk in aiter_body(body):
+                    digests.update(chunk)
                     await asyncio.to_thread(handle.write, chunk)
             described = {
                 "content_type": content_type or "application/octet-stream",
                 "cache_control": cache_control,
-                "metadata": {k.lower(): v for k, v in (metadata or {}).items()},
-                "sha256": counter.hexdigest(),
+                "content_disposition": content_disposition,
+                "content_encoding": content_encoding,
+                "content_language": content_language,
+                "metadata": {k.lower(): v for k, v in (metadata or {}).items() if k.lower() not in RESERVED_METADATA},
+                "sha256": digests.sha256(),
+                "crc64nvme": digests.crc64nvme(),
+                "copied_from": None
+                if copied_from is None
+                else {"etag": copied_from.etag, "size": copied_from.size, "sha256": digests.sha256()},
             }
+            if if_match is not None:
+                current = await asyncio.to_thread(self._current_etag, bucket, key)
+                if current != if_match:
+                    raise PreconditionFailed(
+                        f"object {key} in bucket {bucket} is no longer the version {if_match}", bucket=bucket, key=key
+                    )
             await asyncio.to_thread(self._commit, bucket, key, Path(tmp_name), data, meta, described, overwrite)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)  # noqa: ASYNC240 - must run even when cancelled
             raise
         return await self.head(bucket, key)
+
+    def _current_etag(self, bucket: str, key: str) -> str | None:
+        try:
+            return self._read_info(bucket, key).etag
+        except NotFound:
+            return None
 
     @staticmethod
     def _commit(

@@ -25,13 +25,15 @@ from botocore.config import Config
 from obstore.auth.boto3 import Boto3CredentialProvider
 from obstore.store import S3Store as ObstoreS3
 
-from bucketshift.config import S3Endpoint
+from bucketshift.config import S3Endpoint, TransferConfig
 from bucketshift.errors import (
     AccessDenied,
+    AlreadyExists,
     BucketNotFound,
     BucketshiftError,
     ConfigError,
     NotFound,
+    PreconditionFailed,
     StoreError,
     TransientError,
     UsageError,
@@ -49,17 +51,22 @@ from bucketshift.stores._s3_obstore import (
 )
 from bucketshift.stores._s3_session import require_credentials, session_for
 from bucketshift.stores.base import (
+    RESERVED_METADATA,
     SHA256_METADATA,
     Body,
     BucketInfo,
+    Digests,
     ListPage,
     ObjectInfo,
     ObjectReader,
     ObjectStore,
-    Sha256Counter,
+    SourceVersion,
+    UploadedPart,
     aiter_body,
+    md5_of_etag,
     strip_etag,
 )
+from bucketshift.stores.multipart import write_in_parts
 from bucketshift.stores.registry import register
 from bucketshift.urls import keep_dots, s3_bucket_base, s3_public_url
 
@@ -71,11 +78,14 @@ MAX_PARTS = 10_000
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _READ_CHUNK = MiB
 _CREDENTIAL_TTL = timedelta(minutes=5)
+_STREAM_TIMEOUT = 7 * 24 * 3600.0
+"""obstore's whole-request limit: a large GET streams within one request, so stalls are caught by
+`read_timeout` between chunks instead, and single PUTs by `request_timeout`."""
 """Shorter than botocore's 10-minute mandatory refresh window, so handed-out keys never expire."""
 
 
 class _Source:
-    """The caller's body as counted, hashed chunks.
+    """The caller's body as chunks, checked against the announced size.
 
     It remembers the caller's own failure, so that one is re-raised as it is and never
     mistaken for a store error; a body longer or shorter than the announced size fails
@@ -83,7 +93,7 @@ class _Source:
     """
 
     def __init__(self, body: Body, size: int | None, bucket: str, key: str) -> None:
-        self.counter = Sha256Counter()
+        self.seen = 0
         self.error: BaseException | None = None
         self._body = body
         self._size = size
@@ -101,15 +111,38 @@ class _Source:
     async def chunks(self) -> AsyncIterator[bytes]:
         try:
             async for chunk in aiter_body(self._body):
-                self.counter.update(chunk)
-                if self._size is not None and self.counter.size > self._size:
+                self.seen += len(chunk)
+                if self._size is not None and self.seen > self._size:
                     raise self._wrong_size(f"more than {self._size}")
                 yield chunk
-            if self._size is not None and self.counter.size != self._size:
-                raise self._wrong_size(str(self.counter.size))
+            if self._size is not None and self.seen != self._size:
+                raise self._wrong_size(str(self.seen))
         except BaseException as exc:
             self.error = exc
             raise
+
+
+class _ChecksumsRefused(Exception):
+    """The endpoint answered a write by refusing its checksum header (not by finding it wrong)."""
+
+
+_REFUSALS = ("notimplemented", "invalidrequest", "invalidargument", "status code: 400", "status code: 501")
+
+
+def _refuses_checksums(exc: BaseException | None) -> bool:
+    """Whether an endpoint refused S3's checksum headers (some S3-compatible stores do).
+
+    A BadDigest is the opposite: the header was understood and the body did not match it."""
+    if exc is None:
+        return False
+    response = getattr(exc, "response", None)
+    text = (str(response) if response else str(exc).split("Debug source:", 1)[0]).lower()
+    return "checksum" in text and "baddigest" not in text and any(mark in text for mark in _REFUSALS)
+
+
+def _user_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    """Lower-case user metadata; bucketshift's own names are set by the store, never passed through."""
+    return {name.lower(): value for name, value in metadata.items() if name.lower() not in RESERVED_METADATA}
 
 
 async def _prepend(first: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -120,16 +153,18 @@ async def _prepend(first: list[bytes], rest: AsyncIterator[bytes]) -> AsyncItera
 
 
 class S3Store(ObjectStore):
-    """An S3 endpoint: obstore for object bytes, boto3 for listing, buckets and presigning.
+    """An S3 endpoint: obstore for single-part object bytes, boto3 for the rest.
 
-    `multipart_threshold`: bodies larger than this are sent as multipart uploads of
-    `part_size` parts with `part_concurrency` parts in flight, so one upload holds about
-    `part_size * (part_concurrency + 1)` bytes.  `max_connections` sizes both HTTP pools.
-    `timeout` bounds one request including its body (a large GET streams within it);
-    `store_checksums` asks S3 to keep a SHA-256 checksum of single-part writes (default: on for
-    AWS, off for custom endpoints, where support varies).  `session` and `client` inject a boto3
-    session or S3 client (tests); otherwise they are built from the endpoint: explicit keys, or
-    the AWS default chain (environment, profile, SSO, instance or task role).
+    `multipart_threshold`: bodies larger than this are sent as multipart uploads of `part_size`
+    parts with `part_concurrency` parts in flight (`MultipartUploads`, which the engine drives
+    part by part).  `max_connections` sizes both HTTP pools.  `connect_timeout` bounds making a
+    connection, `read_timeout` a wait for the next byte of an answer, `request_timeout` one whole
+    single-part request.  `checksums`: every write carries a full-object checksum S3 checks the
+    body against (SHA-256 for a single PUT, CRC64NVME for a multipart upload); an endpoint that
+    refuses them is detected, the writes go on without, and `checksum_note` says so.  `session`
+    and `client` inject a boto3 session or S3 client (tests); otherwise they are built from the
+    endpoint: explicit keys, or the AWS default chain (environment, profile, SSO, instance or
+    task role).
     """
 
     kind = "s3"
@@ -144,9 +179,10 @@ class S3Store(ObjectStore):
         part_size: int = 8 * MiB,
         part_concurrency: int = 2,
         max_connections: int = 64,
-        timeout: float = 24 * 3600.0,
         connect_timeout: float = 10.0,
-        store_checksums: bool | None = None,
+        read_timeout: float = 60.0,
+        request_timeout: float = 600.0,
+        checksums: bool = True,
     ) -> None:
         if part_size < MIN_PART:
             raise ConfigError(f"part_size is {part_size} bytes; S3 needs parts of at least 5 MiB")
@@ -158,9 +194,11 @@ class S3Store(ObjectStore):
         self.part_size = part_size
         self.part_concurrency = part_concurrency
         self.max_connections = max_connections
-        self.timeout = timeout
         self.connect_timeout = connect_timeout
-        self.store_checksums = endpoint.endpoint_url is None if store_checksums is None else store_checksums
+        self.read_timeout = read_timeout
+        self.request_timeout = request_timeout
+        self.checksums = checksums
+        self.checksum_note: str | None = None
         self._custom = endpoint.endpoint_url is not None
         self._session = session if session is not None else self._new_session()
         self._own_client = client is None
@@ -189,7 +227,7 @@ class S3Store(ObjectStore):
             retries={"mode": "standard", "total_max_attempts": 1},
             max_pool_connections=self.max_connections,
             connect_timeout=self.connect_timeout,
-            read_timeout=300,
+            read_timeout=self.read_timeout,
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
             ignore_configured_endpoint_urls=True,
@@ -228,12 +266,12 @@ class S3Store(ObjectStore):
                 credential_provider=await self._provider(),
                 client_options={
                     "allow_http": base.startswith("http://"),
-                    "timeout": timedelta(seconds=self.timeout),
+                    "timeout": timedelta(seconds=_STREAM_TIMEOUT),
                     "connect_timeout": timedelta(seconds=self.connect_timeout),
                     "pool_max_idle_per_host": str(self.max_connections),
                 },
                 retry_config={"max_retries": 0},
-                **({"checksum_algorithm": "SHA256"} if self.store_checksums else {}),
+                **({"checksum_algorithm": "SHA256"} if self.checksums else {}),
             )
             self._stores[bucket] = store
         return store
@@ -344,23 +382,26 @@ class S3Store(ObjectStore):
             page = await asyncio.to_thread(self._client.list_objects_v2, **params)
         except Exception as exc:
             raise from_botocore(exc, "list", bucket=bucket) from exc
-        infos = [
-            ObjectInfo(
-                key=entry["Key"],
-                size=int(entry.get("Size") or 0),
-                etag=strip_etag(entry.get("ETag")),
-                last_modified=entry.get("LastModified"),
+        infos = []
+        for entry in page.get("Contents", ()):
+            etag = strip_etag(entry.get("ETag"))
+            infos.append(
+                ObjectInfo(
+                    key=entry["Key"],
+                    size=int(entry.get("Size") or 0),
+                    etag=etag,
+                    last_modified=entry.get("LastModified"),
+                    md5=md5_of_etag(etag),
+                )
             )
-            for entry in page.get("Contents", ())
-        ]
         more = page.get("IsTruncated") and page.get("NextContinuationToken")
         return ListPage(infos, page["NextContinuationToken"] if more else None)
 
     async def head(self, bucket: str, key: str, *, checksum: bool = False) -> ObjectInfo:
-        """The object's description; with `checksum`, also its stored SHA-256 when S3 has a full one.
+        """The object's description; with `checksum`, also the checksums S3 stored with it.
 
-        The checksum needs HeadObject with ChecksumMode, which obstore cannot send, so it costs a
-        boto3 request (about 4x the CPU); the plain head stays on obstore with `sha256` None.
+        The checksums need HeadObject with ChecksumMode, which obstore cannot send, so that costs a
+        boto3 request (about 4x the CPU); the plain head stays on obstore.
         """
         self._check_key(bucket, key)
         if checksum or not obstore_can_hold(key):
@@ -372,18 +413,35 @@ class S3Store(ObjectStore):
             return info
         store = await self._store(bucket)
         try:
-            result = await obstore.get_async(store, key, options={"head": True})
+            async with asyncio.timeout(self.request_timeout):
+                result = await obstore.get_async(store, key, options={"head": True})
+        except TimeoutError:
+            raise self._timed_out("head", bucket, key) from None
         except OBSTORE_ERRORS as exc:
             raise await self._refine(from_obstore(exc, "head", bucket=bucket, key=key), bucket) from exc
         self._known_buckets.add(bucket)
         return info_from_result(key, result.meta, result.attributes)
 
+    @property
+    def writes_checksums(self) -> bool:
+        return self.checksums
+
+    async def head_checksums(self, bucket: str, key: str) -> ObjectInfo:
+        return await self.head(bucket, key, checksum=True)
+
+    def _timed_out(self, action: str, bucket: str, key: str) -> TransientError:
+        return TransientError(
+            f"{action} object {key!r} in bucket {bucket}: no answer within {self.request_timeout:g}s",
+            bucket=bucket,
+            key=key,
+        )
+
     @asynccontextmanager
-    async def open(self, bucket: str, key: str) -> AsyncIterator[ObjectReader]:
+    async def open(self, bucket: str, key: str, *, offset: int = 0) -> AsyncIterator[ObjectReader]:
         self._check_key(bucket, key)
         if not obstore_can_hold(key):
             try:
-                reader = await fallback.open_reader(self._client, bucket, key, chunk_size=_READ_CHUNK)
+                reader = await fallback.open_reader(self._client, bucket, key, chunk_size=_READ_CHUNK, offset=offset)
             except NotFound as error:
                 raise await self._refine(error, bucket) from None
             try:
@@ -392,20 +450,24 @@ class S3Store(ObjectStore):
                 await reader.aclose()
             return
         store = await self._store(bucket)
+        options: dict[str, Any] = {"range": {"offset": offset}} if offset else {}
         try:
-            result = await obstore.get_async(store, key)
+            async with asyncio.timeout(self.request_timeout):
+                result = await obstore.get_async(store, key, options=options)
+        except TimeoutError:
+            raise self._timed_out("read", bucket, key) from None
         except OBSTORE_ERRORS as exc:
             raise await self._refine(from_obstore(exc, "read", bucket=bucket, key=key), bucket) from exc
-        yield ObstoreReader(info_from_result(key, result.meta, result.attributes), result, bucket, _READ_CHUNK)
+        info = info_from_result(key, result.meta, result.attributes)
+        yield ObstoreReader(info, result, bucket, _READ_CHUNK, offset, idle_timeout=self.read_timeout)
 
     @staticmethod
     def _check_key(bucket: str, key: str) -> None:
         if not key:
             raise StoreError(f"bucket {bucket}: an object key cannot be empty", bucket=bucket, key=key)
 
-    def _part_size(self, size: int | None) -> int:
-        if size is None:
-            return self.part_size
+    def part_size_for(self, size: int) -> int:
+        """`part_size`, or more when S3's 10,000-part limit needs it for an object of `size` bytes."""
         needed = math.ceil(size / MAX_PARTS)
         return max(self.part_size, math.ceil(needed / MiB) * MiB)
 
@@ -420,152 +482,219 @@ class S3Store(ObjectStore):
         cache_control: str | None = None,
         metadata: Mapping[str, str] | None = None,
         overwrite: bool = True,
+        if_match: str | None = None,
+        content_disposition: str | None = None,
+        content_encoding: str | None = None,
+        content_language: str | None = None,
+        copied_from: SourceVersion | None = None,
     ) -> ObjectInfo:
         """Stream the body to S3; one PUT up to `multipart_threshold`, a multipart upload above.
 
         Up to the threshold the body is gathered first (a single PUT needs it whole), unless
-        `size` already says it is larger.  obstore writes it; boto3 does when obstore cannot hold
-        the key or metadata name, or for a large create-only write (obstore would buffer it all).
+        `size` already says it is larger; its sha256 then travels in the object's metadata too.
         """
         self._check_key(bucket, key)
+        user = _user_metadata(metadata or {})
+        headers = {
+            "content_disposition": content_disposition,
+            "content_encoding": content_encoding,
+            "content_language": content_language,
+        }
         content_type = content_type or DEFAULT_CONTENT_TYPE
-        user_metadata = {name.lower(): value for name, value in (metadata or {}).items()}
-        via_obstore = obstore_can_hold(key) and not metadata_collides(user_metadata)
         source = _Source(body, size, bucket, key)
         chunks = source.chunks()
+        digests = Digests()
         buffered: list[bytes] = []
         whole = False
-        if size is None or size <= self.multipart_threshold:
-            gathered = 0
-            whole = True
-            async for chunk in chunks:
-                buffered.append(chunk)
-                gathered += len(chunk)
-                if gathered > self.multipart_threshold:
-                    whole = False
-                    break
-        user_metadata.pop(SHA256_METADATA, None)
-        common = {"content_type": content_type, "cache_control": cache_control, "metadata": user_metadata}
         try:
+            if size is None or size <= self.multipart_threshold:
+                whole = True
+                async for chunk in chunks:
+                    buffered.append(chunk)
+                    digests.update(chunk)
+                    if digests.size > self.multipart_threshold:
+                        whole = False
+                        break
             if whole:
-                # The whole body is here before it is sent: its sha256 can travel with it, so a
-                # later verify reads it back from HEAD instead of downloading the object.
-                common["metadata"] = {**user_metadata, SHA256_METADATA: source.counter.hexdigest()}
                 data = b"".join(buffered)
                 buffered.clear()
-                if via_obstore:
-                    etag = await self._obstore_put(bucket, key, data, overwrite=overwrite, **common)
-                else:
-                    digest = source.counter.hexdigest() if self.store_checksums else None
-                    etag = await fallback.put_single(
-                        self._client, bucket, key, data, create_only=not overwrite, sha256_hex=digest, **common
-                    )
-            elif via_obstore and overwrite:
-                etag = await self._obstore_multipart(bucket, key, _prepend(buffered, chunks), size, **common)
+                mark = SourceVersion(copied_from.etag if copied_from else None, copied_from.size if copied_from else -1,
+                                     digests.sha256())  # fmt: skip
+                marks = mark.as_metadata() if copied_from else {SHA256_METADATA: digests.sha256()}
+                args = fallback.write_args(content_type, cache_control, {**user, **marks}, **headers)
+                etag = await self._put_whole(bucket, key, data, args, digests.sha256(), overwrite, if_match, user)
+                crc = digests.crc64nvme()
             else:
-                etag = await fallback.put_multipart(
-                    self._client,
-                    bucket,
-                    key,
-                    _prepend(buffered, chunks),
-                    part_size=self._part_size(size),
-                    concurrency=self.part_concurrency,
-                    create_only=not overwrite,
-                    **common,
-                )
+                replayed = _prepend(buffered, chunks)
+                digests = Digests()
+                describe = {"content_type": content_type, "cache_control": cache_control, "metadata": user,
+                            "copied_from": copied_from, **headers}  # fmt: skip
+                written = await write_in_parts(
+                    self, bucket, key, replayed, size=size, describe=describe, overwrite=overwrite,
+                    if_match=if_match, digests=digests,
+                )  # fmt: skip
+                etag, crc = written.etag, digests.crc64nvme()
         except BaseException as exc:
             if source.error is not None and not isinstance(exc, asyncio.CancelledError):
                 raise source.error from None
-            if isinstance(exc, BucketshiftError):
-                raise
-            if isinstance(exc, OBSTORE_ERRORS):
-                raise await self._refine(from_obstore(exc, "write", bucket=bucket, key=key), bucket) from exc
             raise
         self._known_buckets.add(bucket)
         return ObjectInfo(
             key=key,
-            size=source.counter.size,
+            size=digests.size,
             etag=etag,
             content_type=content_type,
             cache_control=cache_control,
-            metadata=user_metadata,
-            sha256=source.counter.hexdigest(),
+            metadata=user,
+            sha256=digests.sha256(),
+            crc64nvme=crc,
+            **headers,
         )
 
-    async def _obstore_put(
+    async def _put_whole(
         self,
         bucket: str,
         key: str,
         data: bytes,
-        *,
+        args: Mapping[str, Any],
+        sha256: str,
         overwrite: bool,
-        content_type: str,
-        cache_control: str | None,
-        metadata: Mapping[str, str],
+        if_match: str | None,
+        user: Mapping[str, str],
     ) -> str | None:
-        result = await obstore.put_async(
-            await self._store(bucket),
-            key,
-            data,
-            attributes=attributes_for(content_type, cache_control, metadata),
-            mode="overwrite" if overwrite else "create",
-            use_multipart=False,
-        )
-        return strip_etag(result.get("e_tag"))
+        """One PUT: through obstore where it can carry the key and metadata, else boto3."""
+        try:
+            if obstore_can_hold(key) and not metadata_collides(user):
+                return await self._obstore_put(bucket, key, data, args, overwrite, if_match)
 
-    async def _obstore_multipart(
+            async def send() -> str | None:
+                try:
+                    return await fallback.put_single(
+                        self._client, bucket, key, data, args, overwrite=overwrite, if_match=if_match,
+                        sha256_hex=sha256 if self.checksums else None,
+                    )  # fmt: skip
+                except StoreError as error:
+                    if self.checksums and _refuses_checksums(error.__cause__):
+                        raise _ChecksumsRefused() from error
+                    raise await self._refine(error, bucket) from None
+
+            return await self._checked(send)
+        except (AlreadyExists, NotFound) as error:
+            raise self._precondition(error, bucket, key, if_match) from None
+
+    async def _obstore_put(
+        self, bucket: str, key: str, data: bytes, args: Mapping[str, Any], overwrite: bool, if_match: str | None
+    ) -> str | None:
+        mode: Any = {"e_tag": fallback.quoted(if_match)} if if_match else ("overwrite" if overwrite else "create")
+
+        async def send() -> str | None:
+            try:
+                async with asyncio.timeout(self.request_timeout):
+                    result = await obstore.put_async(
+                        await self._store(bucket), key, data, attributes=attributes_for(args), mode=mode,
+                        use_multipart=False,
+                    )  # fmt: skip
+            except TimeoutError:
+                raise self._timed_out("write", bucket, key) from None
+            except OBSTORE_ERRORS as exc:
+                if self.checksums and _refuses_checksums(exc):
+                    raise _ChecksumsRefused() from exc
+                raise await self._refine(from_obstore(exc, "write", bucket=bucket, key=key), bucket) from exc
+            return strip_etag(result.get("e_tag"))
+
+        return await self._checked(send)
+
+    async def _checked(self, send: Any) -> Any:
+        """Send a write; if the endpoint refuses checksum headers, say so once and send without."""
+        try:
+            return await send()
+        except _ChecksumsRefused:
+            self._drop_checksums()
+            return await send()
+
+    def _drop_checksums(self) -> None:
+        self.checksums = False
+        self._stores.clear()
+        self.checksum_note = (
+            f"the S3 endpoint {self.endpoint.endpoint_url or 'of AWS'} refused checksum headers: writes go "
+            "without a checksum the store checks; run verify --deep to compare the bytes"
+        )
+
+    @staticmethod
+    def _precondition(error: StoreError, bucket: str, key: str, if_match: str | None) -> StoreError:
+        """A failed If-Match (412, or 404 when the object is gone) is someone else's write."""
+        if if_match is None or isinstance(error, BucketNotFound):
+            return error
+        return PreconditionFailed(
+            f"write object {key!r} in bucket {bucket}: it is no longer the version with ETag {if_match} "
+            "(written by someone else since)",
+            bucket=bucket,
+            key=key,
+        )
+
+    # multipart uploads (MultipartUploads) -------------------------------------------------
+
+    async def start_upload(
         self,
         bucket: str,
         key: str,
-        chunks: AsyncIterator[bytes],
-        size: int | None,
         *,
-        content_type: str,
+        content_type: str | None,
         cache_control: str | None,
+        content_disposition: str | None,
+        content_encoding: str | None,
+        content_language: str | None,
         metadata: Mapping[str, str],
-    ) -> str | None:
-        """obstore aborts its upload on a failure, but not when cancelled, and its abort can itself
-        fail (a server busy with the parts still in flight): either way, abort what is left here."""
-        store = await self._store(bucket)
+        copied_from: SourceVersion | None,
+    ) -> str:
+        self._check_key(bucket, key)
+        user = _user_metadata(metadata)
+        args = fallback.write_args(
+            content_type or DEFAULT_CONTENT_TYPE, cache_control, user, content_disposition=content_disposition,
+            content_encoding=content_encoding, content_language=content_language, copied_from=copied_from,
+        )  # fmt: skip
         try:
-            result = await obstore.put_async(
-                store,
-                key,
-                chunks,
-                attributes=attributes_for(content_type, cache_control, metadata),
-                use_multipart=True,
-                chunk_size=self._part_size(size),
-                max_concurrency=self.part_concurrency,
-            )
-        except BaseException:
-            await asyncio.shield(self._abort_uploads(bucket, key))
-            raise
-        return strip_etag(result.get("e_tag"))
+            return await fallback.create_upload(self._client, bucket, key, args, checksums=self.checksums)
+        except StoreError as error:
+            if not (self.checksums and _refuses_checksums(error.__cause__)):
+                raise await self._refine(error, bucket) from None
+            self._drop_checksums()
+            return await fallback.create_upload(self._client, bucket, key, args, checksums=False)
 
-    async def _abort_uploads(self, bucket: str, key: str) -> None:
-        """Abort the unfinished uploads of exactly this key (the engine writes a key from one worker).
+    async def upload_part(
+        self, bucket: str, key: str, upload_id: str, number: int, data: bytes, *, crc64nvme: str
+    ) -> UploadedPart:
+        crc = crc64nvme if self.checksums else None
+        etag = await fallback.upload_part(self._client, bucket, key, upload_id, number, data, crc64nvme=crc)
+        return UploadedPart(number, etag, crc64nvme)
 
-        Tried again when a request fails: the server may be busy with the parts that were in flight.
-        """
-        for attempt in range(fallback.ABORT_ATTEMPTS):
-            try:
-                listing = await self._boto(
-                    "list uploads of", bucket, key, "list_multipart_uploads", Bucket=bucket, Prefix=key
-                )
-                for upload in listing.get("Uploads", ()):
-                    if upload.get("Key") == key:
-                        await self._boto(
-                            "abort upload of",
-                            bucket,
-                            key,
-                            "abort_multipart_upload",
-                            Bucket=bucket,
-                            Key=key,
-                            UploadId=upload["UploadId"],
-                        )
-                return
-            except BucketshiftError:
-                await asyncio.sleep(0.25 * (attempt + 1))
+    async def finish_upload(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: list[UploadedPart],
+        *,
+        crc64nvme: str,
+        size: int,
+        overwrite: bool,
+        if_match: str | None,
+    ) -> ObjectInfo:
+        try:
+            response = await fallback.complete_upload(
+                self._client, bucket, key, upload_id, parts, crc64nvme=crc64nvme if self.checksums else None,
+                size=size, overwrite=overwrite, if_match=if_match,
+            )  # fmt: skip
+        except (AlreadyExists, NotFound) as error:
+            if isinstance(error, NotFound) and if_match is None:
+                raise
+            raise self._precondition(error, bucket, key, if_match) from None
+        self._known_buckets.add(bucket)
+        stored = response.get("ChecksumCRC64NVME")
+        return ObjectInfo(key=key, size=size, etag=strip_etag(response.get("ETag")), crc64nvme=stored or None)
+
+    async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        await fallback.abort_upload(self._client, bucket, key, upload_id)
 
     async def delete(self, bucket: str, key: str) -> None:
         self._check_key(bucket, key)
@@ -618,16 +747,21 @@ def _from_config(
     *,
     session: boto3.session.Session | None = None,
     client: Any = None,
-    multipart_threshold: int = 16 * MiB,
-    part_size: int = 8 * MiB,
-    max_connections: int = 64,
+    transfer: TransferConfig | None = None,
     **_: Any,
 ) -> S3Store:
+    """The plan's `[transfer]` settings reach the store here: sizes, part concurrency, timeouts."""
+    settings = transfer or TransferConfig()
     return S3Store(
         endpoint,
         session=session,
         client=client,
-        multipart_threshold=multipart_threshold,
-        part_size=part_size,
-        max_connections=max_connections,
+        multipart_threshold=settings.multipart_threshold,
+        part_size=settings.part_size,
+        part_concurrency=settings.part_concurrency,
+        max_connections=settings.concurrency,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        request_timeout=settings.request_timeout,
+        checksums=endpoint.checksums != "off",
     )

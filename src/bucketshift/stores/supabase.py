@@ -18,8 +18,8 @@ from urllib.parse import quote
 import aiohttp
 from pydantic import SecretStr
 
-from bucketshift.config import SupabaseEndpoint
-from bucketshift.errors import BucketNotFound, ConfigError, NotFound, StoreError, TransientError
+from bucketshift.config import SupabaseEndpoint, TransferConfig
+from bucketshift.errors import BucketNotFound, ConfigError, NotFound, PreconditionFailed, StoreError, TransientError
 from bucketshift.stores._supabase_http import (
     NETWORK_ERRORS,
     Reply,
@@ -31,15 +31,19 @@ from bucketshift.stores._supabase_http import (
 )
 from bucketshift.stores._supabase_rows import info_from_metadata, parse_time, user_metadata
 from bucketshift.stores.base import (
+    RESERVED_METADATA,
     Body,
     BucketInfo,
+    Digests,
     ListPage,
     ObjectInfo,
     ObjectReader,
     ObjectStore,
-    Sha256Counter,
+    SourceVersion,
     aiter_body,
+    md5_of_etag,
     short_body,
+    split_reserved,
     strip_etag,
 )
 from bucketshift.stores.registry import register
@@ -64,8 +68,25 @@ def _path(key: str) -> str:
     return quote(key, safe="/")
 
 
+def _ranged_size(content_range: str | None, status: int, offset: int, bucket: str, key: str) -> int:
+    """The whole object's size from a 206 answer that starts where it was asked to."""
+    unit, _, spec = (content_range or "").partition(" ")
+    span, _, total = spec.partition("/")
+    start = span.partition("-")[0]
+    if status != 206 or unit != "bytes" or not start.isdigit() or int(start) != offset or not total.isdigit():
+        raise TransientError(
+            f"read object {key!r} in bucket {bucket} from byte {offset}: the server did not answer that range",
+            bucket=bucket,
+            key=key,
+        )
+    return int(total)
+
+
 class _HttpReader(ObjectReader):
-    def __init__(self, info: ObjectInfo, response: aiohttp.ClientResponse, bucket: str, expected: int | None) -> None:
+    def __init__(
+        self, info: ObjectInfo, response: aiohttp.ClientResponse, bucket: str, expected: int | None, endpoint: str
+    ) -> None:
+        self._endpoint = endpoint
         self.info = info
         self._response = response
         self._bucket = bucket
@@ -79,7 +100,7 @@ class _HttpReader(ObjectReader):
                 received += len(chunk)
                 yield chunk
         except NETWORK_ERRORS as exc:
-            raise transport_error(exc, self._bucket, self.info.key) from None
+            raise transport_error(exc, self._bucket, self.info.key, endpoint=self._endpoint) from None
         if self._expected is not None and received != self._expected:
             raise short_body(self._bucket, self.info.key, received, self._expected)
         self.complete = True
@@ -98,6 +119,7 @@ class SupabaseStore(ObjectStore):
         *,
         list_api: str = "auto",
         timeout: float = 60.0,
+        connect_timeout: float = 10.0,
         max_connections: int = 128,
         session: aiohttp.ClientSession | None = None,
         dsn: SecretStr | str | None = None,
@@ -115,7 +137,11 @@ class SupabaseStore(ObjectStore):
         self._list_api = list_api
         self._owns_session = session is None
         self._session = session
-        self._session_options = {"max_connections": max_connections, "timeout": timeout}
+        self._session_options = {
+            "max_connections": max_connections,
+            "timeout": timeout,
+            "connect_timeout": connect_timeout,
+        }
         self._auth = auth_headers(secret)
 
     @property
@@ -157,7 +183,7 @@ class SupabaseStore(ObjectStore):
                 body = await response.read()
                 return Reply(response.status, response.headers, body)
         except NETWORK_ERRORS as exc:
-            raise transport_error(exc, bucket, key) from None
+            raise transport_error(exc, bucket, key, endpoint=self.url) from None
 
     async def _request(
         self, method: str, path: str, *, bucket: str | None = None, key: str | None = None, **kwargs: Any
@@ -271,48 +297,62 @@ class SupabaseStore(ObjectStore):
             "GET", f"/object/info/{quote(bucket, safe='')}/{_path(key)}", bucket=bucket, key=key
         )
         item = response.json()
+        etag = strip_etag(item.get("etag"))
+        metadata, copied_from = split_reserved(user_metadata(item.get("metadata")))
         return ObjectInfo(
             key=key,
             size=int(item.get("size") or 0),
-            etag=strip_etag(item.get("etag")),
+            etag=etag,
             last_modified=parse_time(item.get("last_modified")) or parse_time(item.get("updated_at")),
             content_type=item.get("content_type"),
             cache_control=item.get("cache_control"),
-            metadata=user_metadata(item.get("metadata")),
+            metadata=metadata,
+            md5=md5_of_etag(etag),
+            copied_from=copied_from,
         )
 
     @asynccontextmanager
-    async def open(self, bucket: str, key: str) -> AsyncIterator[ObjectReader]:
+    async def open(self, bucket: str, key: str, *, offset: int = 0) -> AsyncIterator[ObjectReader]:
         target = url(f"{self.api}/object/authenticated/{quote(bucket, safe='')}/{_path(key)}")
+        headers = {**self._auth, "Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
         try:
-            response = await self._http().get(target, headers={**self._auth, "Accept-Encoding": "identity"})
+            response = await self._http().get(target, headers=headers)
         except NETWORK_ERRORS as exc:
-            raise transport_error(exc, bucket, key) from None
+            raise transport_error(exc, bucket, key, endpoint=self.url) from None
         reader: _HttpReader | None = None
         try:
             if response.status >= 400:
                 try:
                     body = await response.read()
                 except NETWORK_ERRORS as exc:
-                    raise transport_error(exc, bucket, key) from None
+                    raise transport_error(exc, bucket, key, endpoint=self.url) from None
                 raise_for(response.status, body, response.reason or "", bucket=bucket, key=key)
-            headers = response.headers
-            length = headers.get("content-length")
+            answer = response.headers
+            length = answer.get("content-length")
+            size = int(length or 0)
+            if offset:
+                size = _ranged_size(answer.get("content-range"), response.status, offset, bucket, key)
+            etag = strip_etag(answer.get("etag"))
             info = ObjectInfo(
                 key=key,
-                size=int(length or 0),
-                etag=strip_etag(headers.get("etag")),
-                last_modified=parse_time(headers.get("last-modified")),
-                content_type=headers.get("content-type"),
-                cache_control=headers.get("cache-control"),
+                size=size,
+                etag=etag,
+                last_modified=parse_time(answer.get("last-modified")),
+                content_type=answer.get("content-type"),
+                cache_control=answer.get("cache-control"),
+                md5=md5_of_etag(etag),
             )
-            reader = _HttpReader(info, response, bucket, int(length) if length is not None else None)
+            reader = _HttpReader(info, response, bucket, int(length) if length is not None else None, self.url)
             yield reader
         finally:
             if reader is not None and reader.complete:
                 response.release()
             else:
                 response.close()
+
+    supports_if_match = False
 
     async def put(
         self,
@@ -325,26 +365,56 @@ class SupabaseStore(ObjectStore):
         cache_control: str | None = None,
         metadata: Mapping[str, str] | None = None,
         overwrite: bool = True,
+        if_match: str | None = None,
+        content_disposition: str | None = None,
+        content_encoding: str | None = None,
+        content_language: str | None = None,
+        copied_from: SourceVersion | None = None,
     ) -> ObjectInfo:
-        counter = Sha256Counter()
+        """A standard upload.  Storage has no conditional write: `if_match` is a look just before it.
+
+        Content-Disposition, -Encoding and -Language have no place in Supabase Storage's object rows.
+        """
+        if if_match is not None:
+            try:
+                current = await self.head(bucket, key)
+            except NotFound as error:
+                if isinstance(error, BucketNotFound):
+                    raise
+                current = None
+            if current is None or current.etag != if_match:
+                raise PreconditionFailed(
+                    f"write object {key!r} in bucket {bucket}: it is no longer the version with ETag {if_match}",
+                    bucket=bucket,
+                    key=key,
+                )
+        digests = Digests()
         content_type = content_type or "application/octet-stream"
-        headers = {"Content-Type": content_type, "x-upsert": "true" if overwrite else "false"}
+        headers = {"Content-Type": content_type, "x-upsert": "true" if overwrite or if_match else "false"}
         if cache_control:
             headers["Cache-Control"] = cache_control
-        user = {k.lower(): v for k, v in (metadata or {}).items()}
-        if user:
-            headers["x-metadata"] = base64.b64encode(json.dumps(user).encode()).decode()
+        user = {k.lower(): v for k, v in (metadata or {}).items() if k.lower() not in RESERVED_METADATA}
+        stored = {**user, **(copied_from.as_metadata() if copied_from else {})}
+        if stored:
+            headers["x-metadata"] = base64.b64encode(json.dumps(stored).encode()).decode()
         if size is not None:
             headers["Content-Length"] = str(size)
         path = f"/object/{quote(bucket, safe='')}/{_path(key)}"
-        await self._request("POST", path, bucket=bucket, key=key, headers=headers, data=counter.wrap(aiter_body(body)))
+
+        async def hashed() -> AsyncIterator[bytes]:
+            async for chunk in aiter_body(body):
+                digests.update(chunk)
+                yield chunk
+
+        await self._request("POST", path, bucket=bucket, key=key, headers=headers, data=hashed())
         return ObjectInfo(
             key=key,
-            size=counter.size,
+            size=digests.size,
             content_type=content_type,
             cache_control=cache_control,
             metadata=user,
-            sha256=counter.hexdigest(),
+            sha256=digests.sha256(),
+            crc64nvme=digests.crc64nvme(),
         )
 
     async def delete(self, bucket: str, key: str) -> None:
@@ -387,13 +457,23 @@ class SupabaseStore(ObjectStore):
 
 @register("supabase")
 def _from_config(
-    endpoint: SupabaseEndpoint, *, session: aiohttp.ClientSession | None = None, list_from: str = "api", **_: Any
+    endpoint: SupabaseEndpoint,
+    *,
+    session: aiohttp.ClientSession | None = None,
+    list_from: str = "api",
+    transfer: TransferConfig | None = None,
+    **_: Any,
 ) -> SupabaseStore:
+    """The plan's `[transfer]` timeouts reach the store here (the endpoint's own `timeout` wins if set)."""
+    settings = transfer or TransferConfig()
+    read_timeout = endpoint.timeout if "timeout" in endpoint.model_fields_set else settings.read_timeout
     return SupabaseStore(
         endpoint.url,
         endpoint.key,
         list_api=endpoint.list_api,
-        timeout=endpoint.timeout,
+        timeout=read_timeout,
+        connect_timeout=settings.connect_timeout,
+        max_connections=max(settings.concurrency * 2, 8),
         session=session,
         dsn=endpoint.dsn,
         list_from=list_from,

@@ -12,13 +12,23 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from bucketshift.errors import AccessDenied, BucketNotFound, ConfigError, StoreError, TransientError
+from bucketshift.errors import (
+    AccessDenied,
+    BucketNotFound,
+    BucketshiftError,
+    ConfigError,
+    StoreError,
+    TransientError,
+)
+from bucketshift.postgres_errors import bad_dsn, connection_failure
 from bucketshift.stores._supabase_rows import info_from_metadata
 from bucketshift.stores.base import ListPage
 
 __all__ = ["StorageCatalog"]
 
-BATCH = 5000
+FIELD = "source.dsn"
+
+BATCH = 1000
 
 _QUERY = sql.SQL(
     """SELECT name, metadata, user_metadata, updated_at
@@ -29,14 +39,21 @@ _QUERY = sql.SQL(
 )
 
 
-def _translate(error: psycopg.Error, what: str) -> StoreError:
+def _translate(error: psycopg.Error, what: str) -> BucketshiftError:
+    """Our error for a driver error met while `what`; never the DSN, which may hold a password."""
     if isinstance(error, psycopg.errors.InsufficientPrivilege):
         return AccessDenied(f"the database role may not read storage.objects ({what}); use a role that can")
     if isinstance(error, psycopg.errors.UndefinedTable):
         return ConfigError("source.dsn has no storage.objects table; point it at the Supabase project's database")
+    if what == "connecting" and isinstance(error, psycopg.ProgrammingError):
+        return bad_dsn(error, field=FIELD)
     if isinstance(error, psycopg.OperationalError):
-        return TransientError(f"database connection failed while {what}: {type(error).__name__}")
-    return StoreError(f"database error while {what}: {type(error).__name__}")
+        failure = connection_failure(str(error), field=FIELD, what="the Supabase project's database")
+        if failure is not None:
+            return failure
+        said = f": {error.diag.message_primary}" if error.diag.message_primary else ""
+        return TransientError(f"the Supabase project's database failed while {what}{said}; try again")
+    return StoreError(f"database error while {what}: {error.diag.message_primary or type(error).__name__}")
 
 
 class StorageCatalog:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -15,7 +16,16 @@ from bucketshift import eventloop
 from bucketshift_sandbox.supabase.app import create_app
 from bucketshift_sandbox.supabase.keys import DEFAULT_JWT_SECRET, DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
 from bucketshift_sandbox.supabase.pg_catalog import CatalogUnavailable
-from bucketshift_sandbox.supabase.settings import DEFAULT_FILE_SIZE_LIMIT, FAULT_KINDS, EmulatorSettings, SettingsError
+from bucketshift_sandbox.supabase.settings import (
+    DEFAULT_FAULTS,
+    DEFAULT_FILE_SIZE_LIMIT,
+    DEFAULT_STALL_SECONDS,
+    ETAG_STYLES,
+    FAULT_KINDS,
+    MAX_STALL_SECONDS,
+    EmulatorSettings,
+    SettingsError,
+)
 
 READY_LINE = "bucketshift-emulator listening on http://{host}:{port}"
 
@@ -42,9 +52,26 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every storage request")
     parser.add_argument("--fault-rate", type=float, default=0.0, help="share of storage requests given a fault (0-1)")
     parser.add_argument(
-        "--faults", default=",".join(FAULT_KINDS), help=f"comma-separated fault kinds among {','.join(FAULT_KINDS)}"
+        "--faults",
+        default=",".join(DEFAULT_FAULTS),
+        help=f"comma-separated fault kinds among {','.join(FAULT_KINDS)} (default {','.join(DEFAULT_FAULTS)})",
     )
     parser.add_argument("--fault-seed", type=int, default=None, help="seed of the fault sequence (repeatable runs)")
+    parser.add_argument(
+        "--fault-routes",
+        default="",
+        metavar="LABELS",
+        help="comma-separated route labels (e.g. 'GET object/authenticated') that alone get faults (default: all)",
+    )
+    parser.add_argument(
+        "--stall-seconds",
+        type=float,
+        default=DEFAULT_STALL_SECONDS,
+        help=f"how long a stall fault sends nothing (0-{MAX_STALL_SECONDS:.0f}, default {DEFAULT_STALL_SECONDS:.0f})",
+    )
+    parser.add_argument(
+        "--etag-style", default="md5", help=f"ETags of uploads: {' or '.join(ETAG_STYLES)} (default md5: the body's)"
+    )
     parser.add_argument("--no-list-v2", action="store_true", help="answer list-v2 with 400 FeatureNotEnabled")
     parser.add_argument(
         "--file-size-limit", type=int, default=DEFAULT_FILE_SIZE_LIMIT, help="server-wide upload limit in bytes"
@@ -53,20 +80,29 @@ def _parser() -> argparse.ArgumentParser:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown; a stopped emulator exits 0 instead."""
+    """uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown; a stopped emulator exits 0 instead.
+
+    ``on_exit`` runs when the stop signal arrives, before uvicorn waits for open responses:
+    it ends pending stalls, which would otherwise hold the shutdown for its whole grace period.
+    """
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """Stop gracefully (a second SIGINT forces), without re-raising the signal afterwards."""
         del frame
+        self._on_exit()
         if self.should_exit and sig == signal.SIGINT:
             self.force_exit = True
         else:
             self.should_exit = True
 
 
-async def _serve(config: uvicorn.Config, host: str) -> int:
+async def _serve(config: uvicorn.Config, host: str, on_exit: Callable[[], None]) -> int:
     """Run uvicorn and print the ready line once its socket listens (with the real port)."""
-    server = _Server(config)
+    server = _Server(config, on_exit)
     task = asyncio.create_task(server.serve())
     # uvicorn sets ``started`` once its sockets listen and offers nothing to await for it.
     while not server.started and not task.done():  # noqa: ASYNC110
@@ -91,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
             fault_rate=args.fault_rate,
             faults=[kind.strip() for kind in args.faults.split(",") if kind.strip()],
             fault_seed=args.fault_seed,
+            fault_routes=[label.strip() for label in args.fault_routes.split(",") if label.strip()],
+            stall_seconds=args.stall_seconds,
+            etag_style=args.etag_style,
             list_v2=not args.no_list_v2,
             file_size_limit=args.file_size_limit,
         )
@@ -111,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         lifespan="on",
         timeout_graceful_shutdown=5,
     )
-    return eventloop.run(_serve(config, args.host))
+    return eventloop.run(_serve(config, args.host, app.state.emulator.stalls.release))
 
 
 if __name__ == "__main__":

@@ -18,27 +18,27 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from bucketshift_sandbox.supabase.blobs import BlobStore
+from bucketshift_sandbox.supabase.body_faults import Corrupter, Staller, Truncator
 from bucketshift_sandbox.supabase.bucket_routes import BucketRoutes
 from bucketshift_sandbox.supabase.catalog import Catalog, SqliteCatalog
-from bucketshift_sandbox.supabase.errors import StorageError, render_error
-from bucketshift_sandbox.supabase.faults import (
+from bucketshift_sandbox.supabase.connection import (
     RAW_SEND_KEY,
     ConnectionAborted,
-    Truncator,
-    fault_error,
     reset_connection,
     wait_disconnected,
 )
+from bucketshift_sandbox.supabase.errors import StorageError, render_error
+from bucketshift_sandbox.supabase.faults import fault_error
+from bucketshift_sandbox.supabase.labels import READ_ROUTES, route_label
 from bucketshift_sandbox.supabase.object_routes import ObjectRoutes
 from bucketshift_sandbox.supabase.pg_catalog import PostgresCatalog
 from bucketshift_sandbox.supabase.settings import EmulatorSettings, SettingsError
 from bucketshift_sandbox.supabase.state import EmulatorState
-from bucketshift_sandbox.supabase.stats import route_label
+from bucketshift_sandbox.supabase.stats import ByteMeter
 
 __all__ = ["STORAGE_PREFIX", "create_app"]
 
 STORAGE_PREFIX = "/storage/v1"
-READ_ROUTES = frozenset({"GET object", "GET object/public", "GET object/authenticated", "GET object/sign"})
 STATUS_FAULTS = frozenset({"500", "503", "429", "544"})
 FAULT_DRAIN_LIMIT = 64 * 1024 * 1024
 
@@ -61,7 +61,7 @@ class EmulatorApp(Starlette):
 
 
 class StorageGate:
-    """In front of every storage route: count, delay, and maybe inject a fault."""
+    """In front of every storage route: count, delay, maybe inject a fault, and meter object bytes."""
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], state: EmulatorState) -> None:
         self.app = app
@@ -75,26 +75,48 @@ class StorageGate:
         root = scope.get("root_path", "")
         path = scope["path"][len(root) :] if scope["path"].startswith(root) else scope["path"]
         label = route_label(scope["method"], path)
-        self.state.stats.record_request(label)
+        stats = self.state.stats
+        stats.record_request(label)
+        raw_send = scope.get(RAW_SEND_KEY)
+        metered = ByteMeter(send, raw_send, scope, stats)
         injector = self.state.faults
         await injector.delay()
-        fault = injector.draw()
+        fault = injector.draw(label)
         if fault is None:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, metered)
             return
-        raw_send = scope.get(RAW_SEND_KEY)
         try:
-            if fault in STATUS_FAULTS:
-                await _drain_request(receive)
-                error = fault_error(fault)
-                response = render_error(Request(scope, receive), error)
-                await response(scope, receive, send)
-            elif fault == "truncate" and label in READ_ROUTES:
-                await self.app(scope, receive, Truncator(send, raw_send))
-            else:
-                await reset_connection(raw_send)
+            await self._inject(fault, label, scope, receive, metered)
         except ConnectionAborted:
             await wait_disconnected(raw_send)
+
+    async def _inject(self, fault: str, label: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer the request with the fault drawn for it (``settings.EmulatorSettings`` says what each does)."""
+        raw_send = scope.get(RAW_SEND_KEY)
+        stats = self.state.stats
+        settings = self.state.settings
+        if fault in STATUS_FAULTS:
+            stats.record_fault(fault)
+            await _drain_request(receive)
+            response = render_error(Request(scope, receive), fault_error(fault))
+            await response(scope, receive, send)
+        elif fault == "truncate" and label in READ_ROUTES:
+            await self.app(scope, receive, Truncator(send, raw_send, stats.record_fault))
+        elif fault == "corrupt":
+            await self.app(scope, receive, Corrupter(send, stats.record_fault))
+        elif fault == "stall":
+            staller = Staller(
+                send,
+                raw_send,
+                stats.record_fault,
+                seconds=settings.stall_seconds,
+                release=self.state.stalls,
+                has_body=scope["method"] != "HEAD",
+            )
+            await self.app(scope, receive, staller)
+        else:
+            stats.record_fault("reset")
+            await reset_connection(raw_send)
 
 
 async def _drain_request(receive: Receive) -> None:

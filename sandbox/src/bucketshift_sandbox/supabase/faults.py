@@ -1,42 +1,27 @@
-"""Added latency and injected faults, so retry and resume paths can be tested for real.
+"""Added latency and the fault dice, so retry, resume and checksum paths can be tested for real.
 
-Status faults answer with the bodies the real server (or its gateway) sends.  ``reset`` and
-``truncate`` need the TCP connection itself, which ASGI does not expose: see ``_transport``.
+The injector decides, request by request and from a seed, which fault (if any) a storage
+request gets; the storage gate (``app.StorageGate``) applies it.  Status faults answer with the
+bodies the real server (or its gateway) sends; ``reset`` needs the TCP connection itself
+(``connection``); ``truncate``, ``stall`` and ``corrupt`` act on the response body
+(``body_faults``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import socket
-import struct
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
 from bucketshift_sandbox.supabase.errors import StorageError, internal_error
+from bucketshift_sandbox.supabase.labels import READ_ROUTES
 from bucketshift_sandbox.supabase.settings import EmulatorSettings
 
-__all__ = [
-    "RAW_SEND_KEY",
-    "ConnectionAborted",
-    "FaultInjector",
-    "Truncator",
-    "close_connection",
-    "fault_error",
-    "reset_connection",
-    "wait_disconnected",
-]
-
-Message = MutableMapping[str, Any]
-Send = Callable[[Message], Awaitable[None]]
-
-# The server's own ``send`` callable, stored in the scope by the outermost app before any
-# middleware wraps it; the connection hacks below need the original bound method.
-RAW_SEND_KEY = "bucketshift.raw_send"
+__all__ = ["FaultInjector", "applies_to", "fault_error"]
 
 
-class ConnectionAborted(Exception):
-    """Raised through the app after the emulator cut a connection on purpose."""
+def applies_to(kind: str, label: str) -> bool:
+    """Whether a fault kind can be drawn for a route: ``corrupt`` only for the object reads."""
+    return kind != "corrupt" or label in READ_ROUTES
 
 
 class FaultInjector:
@@ -50,14 +35,24 @@ class FaultInjector:
         """Restart the decision sequence (after the settings changed)."""
         self._rng = random.Random(self._settings.fault_seed)
 
-    def draw(self) -> str | None:
-        """The fault kind for the next storage request, or None."""
-        rate = self._settings.fault_rate
-        if rate <= 0 or not self._settings.faults:
+    def draw(self, label: str) -> str | None:
+        """The fault kind for the next storage request (its route label), or None.
+
+        A request outside ``fault_routes``, or one no listed kind applies to, gets no fault and
+        does not roll the dice: the faults of the targeted requests depend on the seed and on
+        their own order only, not on how many other requests came between them.
+        """
+        settings = self._settings
+        if settings.fault_rate <= 0:
             return None
-        if self._rng.random() >= rate:
+        if settings.fault_routes and label not in settings.fault_routes:
             return None
-        return self._rng.choice(self._settings.faults)
+        kinds = [kind for kind in settings.faults if applies_to(kind, label)]
+        if not kinds:
+            return None
+        if self._rng.random() >= settings.fault_rate:
+            return None
+        return self._rng.choice(kinds)
 
     async def delay(self) -> None:
         """The configured latency, added to every storage request."""
@@ -82,95 +77,3 @@ def fault_error(kind: str) -> StorageError:
             http_status=503,
         )
     return internal_error()
-
-
-def _transport(raw_send: Send | None) -> asyncio.Transport | None:
-    """The TCP transport behind uvicorn's ``send``.
-
-    ASGI has no way to reset a connection or to stop in the middle of a body, and both are
-    exactly what a retrying client must survive.  In uvicorn, ``send`` is a bound method of
-    the per-request ``RequestResponseCycle``, which keeps the connection's ``transport``; we
-    reach through it.  Under another server this returns None and the faults degrade to
-    raising, which that server turns into a 500 or a closed connection.
-    """
-    cycle = getattr(raw_send, "__self__", None)
-    transport = getattr(cycle, "transport", None)
-    # uvloop's transports do the same job without subclassing asyncio.Transport.
-    usable = all(hasattr(transport, name) for name in ("abort", "close", "get_extra_info"))
-    return transport if usable else None
-
-
-async def wait_disconnected(raw_send: Send | None, patience: float = 1.0) -> None:
-    """Let the server notice a connection we closed, so it does not try to answer on it."""
-    cycle = getattr(raw_send, "__self__", None)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + patience
-    # uvicorn flags the cycle from connection_lost, a callback we cannot await: poll briefly.
-    while cycle is not None and not getattr(cycle, "disconnected", True) and loop.time() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.005)
-
-
-async def reset_connection(raw_send: Send | None) -> None:
-    """Abort the connection with a TCP RST before any response byte is sent.
-
-    SO_LINGER with a zero timeout makes the kernel send RST instead of FIN on close, which is
-    what a crashed proxy or an overloaded load balancer looks like to the client.
-    """
-    transport = _transport(raw_send)
-    if transport is None:
-        raise ConnectionAborted("cannot reach the connection to reset it")
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
-    await wait_disconnected(raw_send)
-
-
-async def close_connection(raw_send: Send | None) -> None:
-    """Close the connection after flushing what was written (FIN, not RST)."""
-    transport = _transport(raw_send)
-    if transport is None:
-        raise ConnectionAborted("cannot reach the connection to close it")
-    transport.close()
-    await wait_disconnected(raw_send)
-
-
-class Truncator:
-    """A ``send`` wrapper that lets the headers (full Content-Length) and half the body through.
-
-    Only a successful response with a body can be truncated; anything else is reset instead,
-    before its first byte.
-    """
-
-    def __init__(self, send: Send, raw_send: Send | None) -> None:
-        self._send = send
-        self._raw_send = raw_send
-        self._remaining = 0
-
-    async def __call__(self, message: Message) -> None:
-        """Forward, cut or reset."""
-        if message["type"] == "http.response.start":
-            headers = {name.lower(): value for name, value in message.get("headers", [])}
-            length = int(headers.get(b"content-length", b"0") or 0)
-            if message["status"] not in (200, 206) or length <= 0:
-                await reset_connection(self._raw_send)
-                raise ConnectionAborted("reset instead of a response that cannot be truncated")
-            self._remaining = length // 2
-            await self._send(message)
-            if self._remaining == 0:
-                await self._cut()
-            return
-        if message["type"] == "http.response.body":
-            body = message.get("body", b"")
-            part = body[: self._remaining]
-            if part:
-                self._remaining -= len(part)
-                await self._send({"type": "http.response.body", "body": part, "more_body": True})
-            if self._remaining <= 0 or not message.get("more_body", False):
-                await self._cut()
-            return
-        await self._send(message)
-
-    async def _cut(self) -> None:
-        await close_connection(self._raw_send)
-        raise ConnectionAborted("response truncated on purpose")

@@ -37,9 +37,11 @@ from bucketshift_sandbox.supabase.errors import (
     resource_already_exists,
     rls_denied,
 )
+from bucketshift_sandbox.supabase.etags import object_etag
 from bucketshift_sandbox.supabase.keys import ANON, Caller, sign_token, verify_jwt
 from bucketshift_sandbox.supabase.listing import legacy_list, list_v2
 from bucketshift_sandbox.supabase.state import EmulatorState
+from bucketshift_sandbox.supabase.stats import mark_sending
 from bucketshift_sandbox.supabase.transfer import (
     BlobResponse,
     content_disposition,
@@ -248,7 +250,8 @@ class ObjectRoutes:
         if request.method == "HEAD":
             handle.close()
             return BlobResponse(status, headers, None)
-        self.state.stats.record_read(row.bucket_id, row.name)
+        self.state.stats.record_read(row.bucket_id, row.name, ranged=status == 206)
+        mark_sending(request.scope, row.bucket_id, row.name)
         return BlobResponse(status, headers, blobs.read_range(handle, start, length))
 
     def _head(self, row: ObjectRow) -> Response:
@@ -416,7 +419,7 @@ class ObjectRoutes:
             raise entity_too_large()
         version = str(uuid.uuid4())
         metadata = {
-            "eTag": f'"{incoming.md5}"',
+            "eTag": object_etag(incoming.md5, state.settings.etag_style, salt=version),
             "size": incoming.size,
             "mimetype": upload.content_type,
             "cacheControl": upload.cache_control,

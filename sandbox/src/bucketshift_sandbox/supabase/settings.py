@@ -1,4 +1,9 @@
-"""The emulator's switches: set at start from the command line, changed at runtime over HTTP."""
+"""The emulator's switches: set at start from the command line, changed at runtime over HTTP.
+
+``PUT /_emulator/settings`` takes a partial JSON object of the runtime switches
+(``RUNTIME_FIELDS``) and applies it all or nothing; ``GET`` shows them.  What each one does is
+in ``EmulatorSettings``'s docstring.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bucketshift_sandbox.supabase.etags import ETAG_STYLES
 from bucketshift_sandbox.supabase.keys import (
     DEFAULT_JWT_SECRET,
     DEFAULT_PUBLISHABLE_KEY,
@@ -13,13 +19,39 @@ from bucketshift_sandbox.supabase.keys import (
     Caller,
     resolve_caller,
 )
+from bucketshift_sandbox.supabase.labels import ROUTE_LABELS
 
-__all__ = ["DEFAULT_FILE_SIZE_LIMIT", "FAULT_KINDS", "EmulatorSettings", "SettingsError"]
+__all__ = [
+    "DEFAULT_FAULTS",
+    "DEFAULT_FILE_SIZE_LIMIT",
+    "DEFAULT_STALL_SECONDS",
+    "ETAG_STYLES",
+    "FAULT_KINDS",
+    "MAX_STALL_SECONDS",
+    "RUNTIME_FIELDS",
+    "EmulatorSettings",
+    "SettingsError",
+]
 
-FAULT_KINDS = ("500", "503", "429", "544", "reset", "truncate")
+FAULT_KINDS = ("500", "503", "429", "544", "reset", "truncate", "corrupt", "stall")
+# corrupt and stall are asked for by name: a client that does not check what it read cannot
+# survive the one, and the other costs stall_seconds a time, so "every fault" leaves them out.
+DEFAULT_FAULTS = ("500", "503", "429", "544", "reset", "truncate")
 # Standard (non-resumable) uploads go to 5 GB on hosted paid plans.
 DEFAULT_FILE_SIZE_LIMIT = 5 * 1024**3
-RUNTIME_FIELDS = ("latency_ms", "fault_rate", "faults", "fault_seed", "list_v2", "file_size_limit")
+DEFAULT_STALL_SECONDS = 30.0
+MAX_STALL_SECONDS = 600.0
+RUNTIME_FIELDS = (
+    "latency_ms",
+    "fault_rate",
+    "faults",
+    "fault_seed",
+    "fault_routes",
+    "stall_seconds",
+    "etag_style",
+    "list_v2",
+    "file_size_limit",
+)
 
 
 class SettingsError(ValueError):
@@ -28,15 +60,43 @@ class SettingsError(ValueError):
 
 @dataclass
 class EmulatorSettings:
-    """Everything a test or benchmark may want to turn; secrets are fixed for the process."""
+    """Everything a test or benchmark may want to turn; secrets are fixed for the process.
+
+    - ``latency_ms`` (0..600000, default 0): added before every storage request.
+    - ``fault_rate`` (0..1, default 0): the share of storage requests given a fault, drawn
+      from ``fault_seed`` (an integer, or None for a fresh sequence) so a run is repeatable;
+      any settings change restarts the sequence.
+    - ``faults`` (default ``DEFAULT_FAULTS``): the kinds drawn from, equally likely.
+      ``500``/``503``/``429``/``544`` answer the server's error body with that status, without
+      running the request; ``reset`` sends a TCP RST before any byte; ``truncate`` sends the
+      headers and half the body of an object read, then closes (a reset on other routes);
+      ``stall`` sends the headers and half the body of any response (after the request ran:
+      an upload is stored), then nothing for ``stall_seconds``, then closes (a response with
+      no body stalls before its headers); ``corrupt`` sends an object read's headers
+      unchanged and its whole body with one bit of its middle byte flipped, and is never
+      drawn for a request other than a GET of an object's bytes (``labels.READ_ROUTES``).
+    - ``fault_routes`` (route labels as ``labels.route_label`` makes them, default empty =
+      every storage request): only these requests get faults; the others do not roll the dice.
+    - ``stall_seconds`` (0..600, default 30): how long a ``stall`` sends nothing.  A stall ends
+      early when its client goes away or the emulator stops.
+    - ``etag_style`` (default ``md5``): the ETag given to objects uploaded from now on.
+      ``md5`` is the quoted hex MD5 of the body, as the server gives for a standard upload;
+      ``opaque`` is 32 quoted hex characters that are not, as a project on S3 with SSE-KMS
+      gives.  Moves and copies keep their source's ETag.
+    - ``list_v2`` (default true): false answers list-v2 with 400 FeatureNotEnabled.
+    - ``file_size_limit`` (bytes, default 5 GB): the server-wide upload limit.
+    """
 
     jwt_secret: str = DEFAULT_JWT_SECRET
     secret_key: str = DEFAULT_SECRET_KEY
     publishable_key: str = DEFAULT_PUBLISHABLE_KEY
     latency_ms: float = 0.0
     fault_rate: float = 0.0
-    faults: list[str] = field(default_factory=lambda: list(FAULT_KINDS))
+    faults: list[str] = field(default_factory=lambda: list(DEFAULT_FAULTS))
     fault_seed: int | None = None
+    fault_routes: list[str] = field(default_factory=list)
+    stall_seconds: float = DEFAULT_STALL_SECONDS
+    etag_style: str = "md5"
     list_v2: bool = True
     file_size_limit: int = DEFAULT_FILE_SIZE_LIMIT
 
@@ -60,6 +120,13 @@ class EmulatorSettings:
             raise SettingsError(f"unknown fault kinds {unknown}; known: {', '.join(FAULT_KINDS)}")
         if self.fault_rate > 0 and not self.faults:
             raise SettingsError("faults must name at least one kind when fault_rate > 0")
+        unknown = sorted(set(self.fault_routes) - ROUTE_LABELS)
+        if unknown:
+            raise SettingsError(f"unknown fault_routes {unknown}; known: {', '.join(sorted(ROUTE_LABELS))}")
+        if not 0 <= self.stall_seconds <= MAX_STALL_SECONDS:
+            raise SettingsError(f"stall_seconds must be between 0 and {MAX_STALL_SECONDS:.0f}")
+        if self.etag_style not in ETAG_STYLES:
+            raise SettingsError(f"etag_style must be one of {', '.join(ETAG_STYLES)}")
         if self.file_size_limit < 0:
             raise SettingsError("file_size_limit must not be negative")
 
@@ -90,19 +157,19 @@ def _coerce(changes: Mapping[str, Any]) -> dict[str, Any]:
     """Check JSON types strictly, so a typo'd value is refused instead of misread."""
     out: dict[str, Any] = {}
     for name, value in changes.items():
-        if name in ("latency_ms", "fault_rate"):
+        if name in ("latency_ms", "fault_rate", "stall_seconds"):
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise SettingsError(f"{name} must be a number")
             out[name] = float(value)
-        elif name == "faults":
-            if isinstance(value, str):
-                value = [part for part in value.split(",") if part]
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise SettingsError("faults must be a list of fault kinds")
-            out[name] = list(value)
+        elif name in ("faults", "fault_routes"):
+            out[name] = _names(name, value)
         elif name == "fault_seed":
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise SettingsError("fault_seed must be an integer or null")
+            out[name] = value
+        elif name == "etag_style":
+            if not isinstance(value, str):
+                raise SettingsError(f"etag_style must be one of {', '.join(ETAG_STYLES)}")
             out[name] = value
         elif name == "list_v2":
             if not isinstance(value, bool):
@@ -113,3 +180,12 @@ def _coerce(changes: Mapping[str, Any]) -> dict[str, Any]:
                 raise SettingsError("file_size_limit must be an integer number of bytes")
             out[name] = value
     return out
+
+
+def _names(name: str, value: Any) -> list[str]:
+    """A list of names, or one comma-separated string of them (as the command line gives)."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise SettingsError(f"{name} must be a list of strings")
+    return list(value)

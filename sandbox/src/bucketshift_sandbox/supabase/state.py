@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bucketshift_sandbox.supabase.blobs import BlobStore
+from bucketshift_sandbox.supabase.body_faults import StallRelease
 from bucketshift_sandbox.supabase.catalog import Catalog
 from bucketshift_sandbox.supabase.faults import FaultInjector
 from bucketshift_sandbox.supabase.settings import EmulatorSettings
@@ -21,7 +22,7 @@ def _utcnow() -> datetime:
 
 @dataclass
 class EmulatorState:
-    """Settings, rows, bytes, counters and the fault dice of one running emulator."""
+    """Settings, rows, bytes, counters, the fault dice and the stall release of one running emulator."""
 
     settings: EmulatorSettings
     catalog: Catalog
@@ -29,6 +30,7 @@ class EmulatorState:
     stats: Stats = field(default_factory=Stats)
     clock: Callable[[], datetime] = _utcnow
     faults: FaultInjector = field(init=False)
+    stalls: StallRelease = field(default_factory=StallRelease)
 
     def __post_init__(self) -> None:
         self.faults = FaultInjector(self.settings)

@@ -1,0 +1,253 @@
+"""Copying one object: read it once, check it, write it under its condition.
+
+A small object (up to the destination's multipart threshold) is read whole into memory and
+written in one request; a failed write is sent again from memory, never read again.  A large one
+goes part by part through the destination's `MultipartUploads`: a failed part is sent again on
+its own, a broken read resumes at its byte (`SourceRead`), and memory holds a few parts.
+
+Checksums end to end: the bytes read are hashed once (sha256 for the manifest, CRC64NVME for S3)
+and, where the source's ETag claims to be the body's MD5 (Supabase's is, for a single-part
+upload), compared with it, so a corrupted read fails before anything is written.  A store whose
+ETag only looks like an MD5 (S3 with SSE-KMS, say) is told apart: the same bytes read twice,
+both differing from it, are accepted and counted, not retried for ever.  The write itself sends
+a checksum the destination checks the body against.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bucketshift.engine.budget import MemoryBudget
+from bucketshift.engine.diff import MappingSpec, Write
+from bucketshift.engine.pacing import TokenBucket
+from bucketshift.engine.reading import SourceRead
+from bucketshift.engine.retry import RetryPolicy, with_retries
+from bucketshift.errors import ChecksumMismatch, Retryable
+from bucketshift.stores.base import Digests, MultipartUploads, ObjectInfo, ObjectStore, SourceVersion
+from bucketshift.stores.multipart import write_in_parts
+
+__all__ = ["Copied", "ObjectCopier", "Tallies"]
+
+NOT_MD5_LIMIT = 3
+LARGE_OBJECT_ATTEMPTS = 2
+"""Whole passes over a large object: a second only when the first failed beyond what part retries
+and resumed reads could mend (or its MD5 did not match), since each pass costs its egress."""
+
+
+@dataclass(frozen=True)
+class Copied:
+    """What one copy wrote: the destination's answer, the version read, and the bytes' checksums."""
+
+    written: ObjectInfo
+    version: ObjectInfo
+    sha256: str
+    crc64nvme: str
+    attempts: int
+
+
+@dataclass
+class Tallies:
+    """Counters the copier keeps for its mapping (the transfer's stats read them)."""
+
+    source_requests: int = 0
+    retries: int = 0
+    resumed_reads: int = 0
+    md5_matches: int = 0
+    md5_mismatches: int = 0
+    etag_not_md5: int = 0
+    bytes_moved: int = 0
+
+    @property
+    def md5_trusted(self) -> bool:
+        """Whether the source's MD5-looking ETags are worth checking: not once three objects in a row
+        showed theirs is no MD5 (a store with SSE-KMS), lest every object be read twice."""
+        return self.md5_matches > 0 or self.etag_not_md5 < NOT_MD5_LIMIT
+
+
+class ObjectCopier:
+    """Copies objects of one mapping from `source` to `dest` under a shared memory budget."""
+
+    def __init__(
+        self,
+        source: ObjectStore,
+        dest: ObjectStore,
+        spec: MappingSpec,
+        *,
+        retry: RetryPolicy,
+        budget: MemoryBudget,
+        tallies: Tallies,
+        requests: TokenBucket | None = None,
+        bandwidth: TokenBucket | None = None,
+        describe: Callable[[ObjectInfo], Any] | None = None,
+    ) -> None:
+        self.source, self.dest, self.spec = source, dest, spec
+        self.retry, self.budget, self.tallies = retry, budget, tallies
+        self.requests, self.bandwidth = requests, bandwidth
+        self.describe = describe
+        self.multipart = dest if isinstance(dest, MultipartUploads) else None
+
+    # shared pieces ------------------------------------------------------------------------
+
+    def _retried(self, attempt: int, error: Retryable, wait: float) -> None:
+        self.tallies.retries += 1
+
+    def _requested(self) -> None:
+        self.tallies.source_requests += 1
+
+    def _moved(self, n: int) -> None:
+        self.tallies.bytes_moved += n
+
+    def _read(self, key: str) -> SourceRead:
+        return SourceRead(
+            self.source,
+            self.spec.source_bucket,
+            key,
+            self.retry,
+            requests=self.requests,
+            bandwidth=self.bandwidth,
+            on_request=self._requested,
+            on_retry=self._retried,
+            on_bytes=self._moved,
+        )
+
+    def _check_md5(self, claimed: str | None, digests: Digests, earlier: list[str], key: str) -> None:
+        """Raise ChecksumMismatch (retryable) unless the bytes match the MD5 the source claims.
+
+        `earlier` holds the sha256 of earlier reads that did not match: the same bytes again mean
+        the claim is not an MD5 of this body, and the read is good."""
+        if claimed is None:
+            return
+        if digests.md5() == claimed:
+            self.tallies.md5_matches += 1
+            return
+        self.tallies.md5_mismatches += 1
+        sha = digests.sha256()
+        if sha in earlier:
+            self.tallies.etag_not_md5 += 1
+            return
+        earlier.append(sha)
+        raise ChecksumMismatch(
+            f"read object {key!r} in bucket {self.spec.source_bucket}: the bytes read do not match the source's "
+            f"MD5 ({claimed}); reading it again",
+            bucket=self.spec.source_bucket,
+            key=key,
+        )
+
+    async def _attributes(self, info: ObjectInfo, version: ObjectInfo) -> dict[str, Any]:
+        """What the write carries besides the bytes: type, caching, disposition, user metadata."""
+        described = info if self.describe is None else await self.describe(info)
+        return {
+            "content_type": version.content_type or described.content_type,
+            "cache_control": version.cache_control or described.cache_control,
+            "content_disposition": version.content_disposition or described.content_disposition,
+            "content_encoding": version.content_encoding or described.content_encoding,
+            "content_language": version.content_language or described.content_language,
+            "metadata": dict(described.metadata or version.metadata),
+        }
+
+    # one object ---------------------------------------------------------------------------
+
+    async def copy(self, info: ObjectInfo, write: Write) -> Copied:
+        """Copy `info` to the mapping's destination key under `write`'s condition."""
+        if self.multipart is not None and info.size > self.multipart.multipart_threshold:
+            policy = dataclasses.replace(self.retry, max_attempts=LARGE_OBJECT_ATTEMPTS)
+            earlier: list[str] = []
+            copied, attempts = await with_retries(
+                lambda: self._copy_large(info, write, earlier), policy, on_retry=self._retried
+            )
+        else:
+            copied, attempts = await self._copy_small(info, write), 1
+        return dataclasses.replace(copied, attempts=attempts)
+
+    async def _copy_small(self, info: ObjectInfo, write: Write) -> Copied:
+        release = await self.budget.reserve(max(info.size, 1))
+        try:
+            earlier: list[str] = []
+            (data, digests, version), _ = await with_retries(
+                lambda: self._read_whole(info, earlier), self.retry, on_retry=self._retried
+            )
+            attributes = await self._attributes(info, version)
+            mark = SourceVersion(version.etag, version.size)
+            written, _ = await with_retries(
+                lambda: self.dest.put(
+                    self.spec.dest_bucket,
+                    self.spec.dest_key(info.key),
+                    data,
+                    size=len(data),
+                    overwrite=write.overwrite,
+                    if_match=write.if_match,
+                    copied_from=mark,
+                    **attributes,
+                ),
+                self.retry,
+                on_retry=self._retried,
+            )
+        finally:
+            release()
+        return Copied(written, version, digests.sha256(), digests.crc64nvme(), 1)
+
+    async def _read_whole(self, info: ObjectInfo, earlier: list[str]) -> tuple[bytes, Digests, ObjectInfo]:
+        """One whole read, checked against the source's MD5 (a read that fails it is retried)."""
+        reading = self._read(info.key)
+        chunks: list[bytes] = []
+        checks = info.md5 is not None and self.tallies.md5_trusted
+        digests = Digests(md5=checks)
+        stream = reading.chunks()
+        try:
+            async for chunk in stream:
+                digests.update(chunk)
+                chunks.append(chunk)
+        finally:
+            await stream.aclose()
+        version = reading.version or info
+        self._check_md5(version.md5 if checks else None, digests, earlier, info.key)
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return data, digests, version
+
+    async def _copy_large(self, info: ObjectInfo, write: Write, earlier: list[str]) -> Copied:
+        assert self.multipart is not None
+        reading = self._read(info.key)
+        checks = info.md5 is not None and self.tallies.md5_trusted
+        digests = Digests(md5=checks)
+        stream = reading.chunks()
+
+        def check() -> None:
+            version = reading.version or info
+            self._check_md5(version.md5 if checks else None, digests, earlier, info.key)
+
+        async def attempt(request: Callable[[], Any]) -> Any:
+            result, _ = await with_retries(request, self.retry, on_retry=self._retried)
+            return result
+
+        first = await anext(stream, b"")
+        version = reading.version or info
+        attributes = await self._attributes(info, version)
+
+        async def everything() -> Any:
+            if first:
+                yield first
+            async for chunk in stream:
+                yield chunk
+
+        try:
+            written = await write_in_parts(
+                self.multipart,
+                self.spec.dest_bucket,
+                self.spec.dest_key(info.key),
+                everything(),
+                size=version.size,
+                describe={**attributes, "copied_from": SourceVersion(version.etag, version.size)},
+                overwrite=write.overwrite,
+                if_match=write.if_match,
+                digests=digests,
+                attempt=attempt,
+                reserve=self.budget.reserve,
+                before_finish=check,
+            )
+        finally:
+            await stream.aclose()
+            self.tallies.resumed_reads += reading.resumed
+        return Copied(written, version, digests.sha256(), digests.crc64nvme(), 1)
