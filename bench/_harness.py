@@ -61,7 +61,10 @@ def s3_endpoint(endpoint: str) -> S3Endpoint:
     )
 
 
-def write_plan(path: Path, world: World, pairs: list[tuple[str, str]], concurrency: int, *, with_dsn: bool) -> Path:
+def write_plan(
+    path: Path, world: World, pairs: list[tuple[str, str]], concurrency: int, *, with_dsn: bool, transfer: str = ""
+) -> Path:
+    """A plan file copying `pairs` (source bucket, destination bucket); `transfer` adds `[transfer]` lines."""
     dsn = f'dsn = "{world.catalog_dsn}"' if with_dsn and world.catalog_dsn else ""
     buckets = "".join(BUCKET.format(source=s, dest=d) for s, d in pairs)
     path.write_text(
@@ -72,7 +75,8 @@ def write_plan(path: Path, world: World, pairs: list[tuple[str, str]], concurren
             endpoint=world.moto.endpoint_url,
             buckets=buckets,
             concurrency=concurrency,
-        ),
+        )
+        + transfer,
         encoding="utf-8",
     )
     return path
@@ -156,20 +160,35 @@ async def make_buckets(world: World, source: list[str], dest: list[str]) -> None
             await d.create_bucket(name)
 
 
+def _high_water_mark(pid: int) -> int:
+    """The process's peak resident set so far (VmHWM), in bytes; 0 once it is gone."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def timed_child(args: list[str], limit: float) -> tuple[dict, float, float, int]:
-    """Run a child; its JSON stdout, wall seconds, own CPU seconds and peak RSS (from wait4)."""
+    """Run a child; its JSON stdout, wall seconds, own CPU seconds and peak RSS.
+
+    The peak is the child's own VmHWM, read while it runs: `ru_maxrss` from wait4 would also count
+    the pages of this (large) benchmark process that the child was forked from, before its exec.
+    """
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(args, stdout=out, stderr=err, text=True)
         deadline = time.monotonic() + limit
+        peak = 0
         while True:
+            peak = max(peak, _high_water_mark(proc.pid))
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
             if time.monotonic() > deadline:
                 proc.kill()
                 raise SystemExit(f"child timed out after {limit}s")
-            time.sleep(0.05)
+            time.sleep(0.02)
         wall = time.perf_counter() - started
         out.seek(0)
         err.seek(0)
@@ -178,7 +197,7 @@ def timed_child(args: list[str], limit: float) -> tuple[dict, float, float, int]
     if code not in (0, 1):
         raise SystemExit(f"child {' '.join(args[:4])} failed ({code}): {problem.strip().splitlines()[-3:]}")
     cpu = usage.ru_utime + usage.ru_stime
-    return (json.loads(text) if text.strip().startswith("{") else {}), wall, cpu, usage.ru_maxrss * 1024
+    return (json.loads(text) if text.strip().startswith("{") else {}), wall, cpu, peak
 
 
 def per_object(before: dict[str, float], after: dict[str, float], objects: int) -> dict[str, float]:

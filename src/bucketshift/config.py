@@ -281,7 +281,7 @@ class TransferConfig(_Model):
     part_size: int = Field(default=8 * MiB, ge=5 * MiB, le=5 * 1024 * MiB)
     part_concurrency: int = Field(default=4, ge=1, le=64)
     """Parts of one large object in flight at once."""
-    memory_budget: int = Field(default=64 * MiB, ge=5 * MiB)
+    memory_budget: int = Field(default=16 * MiB, ge=5 * MiB)
     """Bytes of object bodies held in memory at once, whatever the concurrency (a part, or a whole
     small object, waits for room); at least one part always fits."""
     connect_timeout: float = Field(default=10.0, gt=0, le=600)

@@ -24,11 +24,11 @@ MD5_B = "0" * 31 + "b"
 
 
 def src(size: int = 10, etag: str = MD5_A, key: str = "a/b.png") -> ObjectInfo:
-    return ObjectInfo(key=key, size=size, etag=etag, last_modified=T0, md5=md5_of_etag(etag))
+    return ObjectInfo(key=key, size=size, etag=etag, last_modified=T0)
 
 
-def dst(size: int = 10, etag: str = "d1", origin: SourceVersion | None = None, md5: str | None = None) -> ObjectInfo:
-    return ObjectInfo(key="a/b.png", size=size, etag=etag, last_modified=T1, md5=md5, copied_from=origin)
+def dst(size: int = 10, etag: str = "d1", origin: SourceVersion | None = None) -> ObjectInfo:
+    return ObjectInfo(key="a/b.png", size=size, etag=etag, last_modified=T1, copied_from=origin)
 
 
 def row(state: State = State.COPIED, *, size: int = 10, dest_etag: str | None = "d1", resolution: str | None = None,
@@ -84,10 +84,10 @@ def test_deleted_at_the_destination_is_copied_again_not_a_conflict() -> None:
 
 
 def test_the_source_bytes_already_at_the_destination_are_adopted() -> None:
-    same = dst(md5=MD5_A)
+    same = dst(etag=MD5_A)
     assert classify(src(), None, dest=same, dest_checked=True) is Decision.ADOPT
-    assert classify(src(), None, dest=dst(md5=MD5_B), dest_checked=True) is Decision.LOOK
-    assert classify(src(), None, dest=dst(size=11, md5=MD5_A), dest_checked=True) is Decision.LOOK
+    assert classify(src(), None, dest=dst(etag=MD5_B), dest_checked=True) is Decision.LOOK
+    assert classify(src(), None, dest=dst(size=11, etag=MD5_A), dest_checked=True) is Decision.LOOK
 
 
 def test_an_object_carrying_this_source_version_is_adopted_and_another_version_is_not() -> None:

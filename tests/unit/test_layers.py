@@ -10,6 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "bucketshift"
 RANK = {
     "errors": 0,
     "eventloop": 0,
+    "heap": 0,
     "config": 1,
     "stores": 2,
     "urls": 1,

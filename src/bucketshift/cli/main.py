@@ -11,7 +11,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.text import Text
 
-from bucketshift import __version__, eventloop
+from bucketshift import __version__, eventloop, heap
 from bucketshift.cli import render
 from bucketshift.cli.progress import Row, live
 from bucketshift.cli.provision_commands import register, run_posture
@@ -359,6 +359,7 @@ def _fail(exc: BucketshiftError) -> NoReturn:
 
 def run(argv: list[str] | None = None) -> Any:
     """Console entry point: known errors become one sentence on stderr and their exit code."""
+    heap.return_large_buffers()
     try:
         return app(args=argv, standalone_mode=True)
     except BucketshiftError as exc:

@@ -16,7 +16,8 @@ a checksum the destination checks the body against.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import hashlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,19 @@ from bucketshift.stores.base import Digests, MultipartUploads, ObjectInfo, Objec
 from bucketshift.stores.multipart import write_in_parts
 
 __all__ = ["Copied", "ObjectCopier", "Tallies"]
+
+
+async def _replay(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+def _sha256(chunks: list[bytes]) -> str:
+    hashed = hashlib.sha256()
+    for chunk in chunks:
+        hashed.update(chunk)
+    return hashed.hexdigest()
+
 
 NOT_MD5_LIMIT = 3
 LARGE_OBJECT_ATTEMPTS = 2
@@ -113,18 +127,20 @@ class ObjectCopier:
             on_bytes=self._moved,
         )
 
-    def _check_md5(self, claimed: str | None, digests: Digests, earlier: list[str], key: str) -> None:
+    def _check_md5(
+        self, claimed: str | None, md5: str | None, sha256: Callable[[], str], earlier: list[str], key: str
+    ) -> None:
         """Raise ChecksumMismatch (retryable) unless the bytes match the MD5 the source claims.
 
-        `earlier` holds the sha256 of earlier reads that did not match: the same bytes again mean
-        the claim is not an MD5 of this body, and the read is good."""
+        `earlier` holds the sha256 (`sha256()`, asked only on a mismatch) of earlier reads that did
+        not match: the same bytes again mean the claim is not an MD5 of this body, and the read is good."""
         if claimed is None:
             return
-        if digests.md5() == claimed:
+        if md5 == claimed:
             self.tallies.md5_matches += 1
             return
         self.tallies.md5_mismatches += 1
-        sha = digests.sha256()
+        sha = sha256()
         if sha in earlier:
             self.tallies.etag_not_md5 += 1
             return
@@ -158,25 +174,28 @@ class ObjectCopier:
             copied, attempts = await with_retries(
                 lambda: self._copy_large(info, write, earlier), policy, on_retry=self._retried
             )
-        else:
-            copied, attempts = await self._copy_small(info, write), 1
-        return dataclasses.replace(copied, attempts=attempts)
+            return dataclasses.replace(copied, attempts=attempts)
+        return await self._copy_small(info, write)
 
     async def _copy_small(self, info: ObjectInfo, write: Write) -> Copied:
+        """Read whole (checked against the source's MD5), then written from memory, chunks as they
+        came.  The sha256 and CRC64NVME of the bytes are the ones the store computed while writing
+        them (once, not twice)."""
         release = await self.budget.reserve(max(info.size, 1))
         try:
             earlier: list[str] = []
-            (data, digests, version), _ = await with_retries(
+            (chunks, version), _ = await with_retries(
                 lambda: self._read_whole(info, earlier), self.retry, on_retry=self._retried
             )
             attributes = await self._attributes(info, version)
             mark = SourceVersion(version.etag, version.size)
+            size = sum(len(chunk) for chunk in chunks)
             written, _ = await with_retries(
                 lambda: self.dest.put(
                     self.spec.dest_bucket,
                     self.spec.dest_key(info.key),
-                    data,
-                    size=len(data),
+                    chunks[0] if len(chunks) == 1 else _replay(chunks),
+                    size=size,
                     overwrite=write.overwrite,
                     if_match=write.if_match,
                     copied_from=mark,
@@ -187,28 +206,41 @@ class ObjectCopier:
             )
         finally:
             release()
-        return Copied(written, version, digests.sha256(), digests.crc64nvme(), 1)
+        if written.sha256 is None or written.crc64nvme is None:
+            digests = Digests()
+            for chunk in chunks:
+                digests.update(chunk)
+            written = dataclasses.replace(written, sha256=digests.sha256(), crc64nvme=digests.crc64nvme())
+        return Copied(written, version, written.sha256 or "", written.crc64nvme or "", 1)
 
-    async def _read_whole(self, info: ObjectInfo, earlier: list[str]) -> tuple[bytes, Digests, ObjectInfo]:
+    async def _read_whole(self, info: ObjectInfo, earlier: list[str]) -> tuple[list[bytes], ObjectInfo]:
         """One whole read, checked against the source's MD5 (a read that fails it is retried)."""
         reading = self._read(info.key)
         chunks: list[bytes] = []
         checks = info.md5 is not None and self.tallies.md5_trusted
-        digests = Digests(md5=checks)
+        hashed = hashlib.md5(usedforsecurity=False) if checks else None
         stream = reading.chunks()
         try:
             async for chunk in stream:
-                digests.update(chunk)
                 chunks.append(chunk)
+                if hashed is not None:
+                    hashed.update(chunk)
         finally:
             await stream.aclose()
         version = reading.version or info
-        self._check_md5(version.md5 if checks else None, digests, earlier, info.key)
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        return data, digests, version
+        if hashed is not None:
+            self._check_md5(version.md5, hashed.hexdigest(), lambda: _sha256(chunks), earlier, info.key)
+        return chunks or [b""], version
 
     async def _copy_large(self, info: ObjectInfo, write: Write, earlier: list[str]) -> Copied:
         assert self.multipart is not None
+        # The first part's memory is held before the source is opened, so a large object waiting
+        # for room never has an open answer filling buffers meanwhile.
+        held = [await self.budget.reserve(self.multipart.part_size_for(info.size))]
+
+        async def reserve(amount: int) -> Callable[[], None]:
+            return held.pop() if held else await self.budget.reserve(amount)
+
         reading = self._read(info.key)
         checks = info.md5 is not None and self.tallies.md5_trusted
         digests = Digests(md5=checks)
@@ -216,15 +248,11 @@ class ObjectCopier:
 
         def check() -> None:
             version = reading.version or info
-            self._check_md5(version.md5 if checks else None, digests, earlier, info.key)
+            self._check_md5(version.md5 if checks else None, digests.md5(), digests.sha256, earlier, info.key)
 
         async def attempt(request: Callable[[], Any]) -> Any:
             result, _ = await with_retries(request, self.retry, on_retry=self._retried)
             return result
-
-        first = await anext(stream, b"")
-        version = reading.version or info
-        attributes = await self._attributes(info, version)
 
         async def everything() -> Any:
             if first:
@@ -233,6 +261,9 @@ class ObjectCopier:
                 yield chunk
 
         try:
+            first = await anext(stream, b"")
+            version = reading.version or info
+            attributes = await self._attributes(info, version)
             written = await write_in_parts(
                 self.multipart,
                 self.spec.dest_bucket,
@@ -244,10 +275,12 @@ class ObjectCopier:
                 if_match=write.if_match,
                 digests=digests,
                 attempt=attempt,
-                reserve=self.budget.reserve,
+                reserve=reserve,
                 before_finish=check,
             )
         finally:
+            for release in held:
+                release()
             await stream.aclose()
             self.tallies.resumed_reads += reading.resumed
         return Copied(written, version, digests.sha256(), digests.crc64nvme(), 1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import io
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -23,7 +24,6 @@ from bucketshift.stores.base import (
     ObjectReader,
     SourceVersion,
     UploadedPart,
-    md5_of_etag,
     short_body,
     split_reserved,
     strip_etag,
@@ -31,6 +31,7 @@ from bucketshift.stores.base import (
 
 __all__ = [
     "BotoReader",
+    "PartBody",
     "abort_upload",
     "complete_upload",
     "create_upload",
@@ -95,7 +96,6 @@ def info_from_response(key: str, response: Mapping[str, Any]) -> ObjectInfo:
         metadata=metadata,
         sha256=sha256_of(response),
         crc64nvme=_crc64nvme_of(response),
-        md5=md5_of_etag(etag),
         copied_from=copied_from,
     )
 
@@ -210,8 +210,41 @@ async def create_upload(client: Any, bucket: str, key: str, args: Mapping[str, A
     return str(created["UploadId"])
 
 
+class PartBody(io.RawIOBase):
+    """A part's bytes as the seekable stream botocore reads, without a copy of them (its signer
+    copies a bytearray into a new BytesIO; a part is megabytes, and several are in flight)."""
+
+    def __init__(self, data: bytes | bytearray) -> None:
+        super().__init__()
+        self._data = memoryview(data)
+        self._at = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = max(0, min(len(buffer), len(self._data) - self._at))
+        buffer[:n] = self._data[self._at : self._at + n]
+        self._at += n
+        return n
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._at, io.SEEK_END: len(self._data)}[whence]
+        self._at = max(0, base + offset)
+        return self._at
+
+    def tell(self) -> int:
+        return self._at
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
 async def upload_part(
-    client: Any, bucket: str, key: str, upload_id: str, number: int, data: bytes, *, crc64nvme: str | None
+    client: Any, bucket: str, key: str, upload_id: str, number: int, data: bytes | bytearray, *, crc64nvme: str | None
 ) -> str:
     """One UploadPart; with `crc64nvme`, S3 rejects a part whose bytes do not match it."""
     extra = {"ChecksumAlgorithm": "CRC64NVME", "ChecksumCRC64NVME": crc64nvme} if crc64nvme else {}
@@ -224,7 +257,7 @@ async def upload_part(
         Key=key,
         UploadId=upload_id,
         PartNumber=number,
-        Body=data,
+        Body=PartBody(data),
         **extra,
     )
     return str(part["ETag"])

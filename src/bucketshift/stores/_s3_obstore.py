@@ -16,7 +16,7 @@ from obstore.exceptions import BaseError
 
 from bucketshift.errors import TransientError
 from bucketshift.stores._s3_errors import from_obstore
-from bucketshift.stores.base import ObjectInfo, ObjectReader, md5_of_etag, short_body, split_reserved, strip_etag
+from bucketshift.stores.base import ObjectInfo, ObjectReader, short_body, split_reserved, strip_etag
 
 __all__ = [
     "ERRORS",
@@ -74,7 +74,6 @@ def info_from_result(key: str, meta: Mapping[str, Any], attributes: Mapping[str,
         content_encoding=attributes.get("Content-Encoding"),
         content_language=attributes.get("Content-Language"),
         metadata=metadata,
-        md5=md5_of_etag(etag),
         copied_from=copied_from,
     )
 

@@ -5,13 +5,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from bucketshift.stores.base import ObjectInfo, md5_of_etag, split_reserved, strip_etag
+from bucketshift.stores.base import ObjectInfo, split_reserved, strip_etag
 
 __all__ = ["info_from_metadata", "parse_time", "user_metadata"]
+
+
+_MONTHS = {name: n for n, name in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
+                                             "Nov", "Dec"), 1)}  # fmt: skip
+
+
+def _http_date(value: str) -> datetime | None:
+    """`Sun, 06 Dec 2026 00:35:26 GMT` (what every GET answers with), read without email.utils."""
+    try:
+        return datetime(int(value[12:16]), _MONTHS[value[8:11]], int(value[5:7]), int(value[17:19]),
+                        int(value[20:22]), int(value[23:25]), tzinfo=UTC)  # fmt: skip
+    except (KeyError, ValueError):
+        return None
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -20,6 +33,10 @@ def parse_time(value: Any) -> datetime | None:
         return value
     if not value or not isinstance(value, str):
         return None
+    if len(value) == 29 and value[3] == "," and value.endswith(" GMT"):
+        fast = _http_date(value)
+        if fast is not None:
+            return fast
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -51,6 +68,5 @@ def info_from_metadata(
         content_type=meta.get("mimetype"),
         cache_control=meta.get("cacheControl"),
         metadata=rest,
-        md5=md5_of_etag(etag),
         copied_from=copied_from,
     )

@@ -153,9 +153,9 @@ class ObjectInfo:
 
     `metadata` is the user metadata (lower-case names); a listing may leave it empty where the
     store only returns it per object.  The checksums are ones the store itself vouches for:
-    `sha256` (hex) and `crc64nvme` (base64, S3's full-object CRC) of the stored bytes, `md5` where
-    the ETag claims to be the body's MD5.  `copied_from` is bucketshift's own mark on an object it
-    wrote (see `SourceVersion`), never a checksum of what is stored.
+    `sha256` (hex) and `crc64nvme` (base64, S3's full-object CRC) of the stored bytes; `md5` is the
+    ETag where it claims to be the body's MD5.  `copied_from` is bucketshift's own mark on an object
+    it wrote (see `SourceVersion`), never a checksum of what is stored.
     """
 
     key: str
@@ -169,12 +169,16 @@ class ObjectInfo:
     content_disposition: str | None = None
     content_encoding: str | None = None
     content_language: str | None = None
-    md5: str | None = None
     crc64nvme: str | None = None
     copied_from: SourceVersion | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metadata", _frozen(self.metadata))
+
+    @property
+    def md5(self) -> str | None:
+        """The ETag, where it claims to be the body's MD5 (`md5_of_etag`)."""
+        return md5_of_etag(self.etag)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +213,10 @@ class ObjectReader(ABC):
 
 async def aiter_body(body: Body, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
     """Yield a `Body` as chunks, so backends handle bytes and streams alike."""
+    if isinstance(body, bytes) and len(body) <= chunk_size:
+        if body:
+            yield body
+        return
     if isinstance(body, bytes | bytearray | memoryview):
         view = memoryview(body)
         for start in range(0, len(view), chunk_size):
@@ -305,7 +313,7 @@ class MultipartUploads(Protocol):
     ) -> str: ...
 
     async def upload_part(
-        self, bucket: str, key: str, upload_id: str, number: int, data: bytes, *, crc64nvme: str
+        self, bucket: str, key: str, upload_id: str, number: int, data: bytes | bytearray, *, crc64nvme: str
     ) -> UploadedPart: ...
 
     async def finish_upload(

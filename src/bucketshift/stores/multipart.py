@@ -37,18 +37,32 @@ async def unreserved(_: int) -> Callable[[], None]:
     return lambda: None
 
 
-async def _fill(chunks: AsyncIterator[bytes], carry: bytearray, part_size: int, digests: Digests) -> bytes:
-    """The next part's bytes (shorter only at the end); chunks are hashed as they arrive."""
-    while len(carry) < part_size:
-        try:
-            chunk = await anext(chunks)
-        except StopAsyncIteration:
-            break
-        digests.update(chunk)
-        carry += chunk
-    data = bytes(carry[:part_size])
-    del carry[:part_size]
-    return data
+async def _fill(chunks: AsyncIterator[bytes], carry: list[bytes], part_size: int, digests: Digests) -> bytearray:
+    """The next part's bytes (shorter only at the end); chunks are hashed as they arrive.
+
+    Each chunk is copied once into a buffer of the part's size and let go, so a part being
+    filled holds one part's memory, not its chunks and a joined copy too.  `carry` holds what the
+    last chunk brought beyond the part, for the next one."""
+    part = bytearray(part_size)
+    filled = 0
+    with memoryview(part) as view:
+        while filled < part_size:
+            if carry:
+                chunk = carry.pop()
+            else:
+                try:
+                    chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+                digests.update(chunk)
+            take = min(len(chunk), part_size - filled)
+            view[filled : filled + take] = chunk if take == len(chunk) else chunk[:take]
+            filled += take
+            if take < len(chunk):
+                carry.append(chunk[take:])
+    if filled < part_size:
+        del part[filled:]
+    return part
 
 
 async def write_in_parts(
@@ -76,7 +90,7 @@ async def write_in_parts(
     in_flight: set[asyncio.Task[UploadedPart]] = set()
     parts: list[UploadedPart] = []
 
-    async def send(number: int, data: bytes, release: Callable[[], None]) -> UploadedPart:
+    async def send(number: int, data: bytearray, release: Callable[[], None]) -> UploadedPart:
         try:
             crc = crc64nvme_text(checksums.crc64nvme(data))
             return await attempt(lambda: store.upload_part(bucket, key, upload_id, number, data, crc64nvme=crc))  # type: ignore[no-any-return]
@@ -84,7 +98,7 @@ async def write_in_parts(
             release()
 
     try:
-        carry = bytearray()
+        carry: list[bytes] = []
         number = 0
         while True:
             release = await reserve(part_size)

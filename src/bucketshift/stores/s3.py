@@ -63,7 +63,6 @@ from bucketshift.stores.base import (
     SourceVersion,
     UploadedPart,
     aiter_body,
-    md5_of_etag,
     strip_etag,
 )
 from bucketshift.stores.multipart import write_in_parts
@@ -78,9 +77,7 @@ MAX_PARTS = 10_000
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _READ_CHUNK = MiB
 _CREDENTIAL_TTL = timedelta(minutes=5)
-_STREAM_TIMEOUT = 7 * 24 * 3600.0
-"""obstore's whole-request limit: a large GET streams within one request, so stalls are caught by
-`read_timeout` between chunks instead, and single PUTs by `request_timeout`."""
+
 """Shorter than botocore's 10-minute mandatory refresh window, so handed-out keys never expire."""
 
 
@@ -266,7 +263,9 @@ class S3Store(ObjectStore):
                 credential_provider=await self._provider(),
                 client_options={
                     "allow_http": base.startswith("http://"),
-                    "timeout": timedelta(seconds=_STREAM_TIMEOUT),
+                    # A whole request, a large GET's stream included: one that outlives it is
+                    # resumed where it stopped (engine/reading.py), like any broken read.
+                    "timeout": timedelta(seconds=self.request_timeout),
                     "connect_timeout": timedelta(seconds=self.connect_timeout),
                     "pool_max_idle_per_host": str(self.max_connections),
                 },
@@ -391,7 +390,6 @@ class S3Store(ObjectStore):
                     size=int(entry.get("Size") or 0),
                     etag=etag,
                     last_modified=entry.get("LastModified"),
-                    md5=md5_of_etag(etag),
                 )
             )
         more = page.get("IsTruncated") and page.get("NextContinuationToken")
@@ -413,10 +411,7 @@ class S3Store(ObjectStore):
             return info
         store = await self._store(bucket)
         try:
-            async with asyncio.timeout(self.request_timeout):
-                result = await obstore.get_async(store, key, options={"head": True})
-        except TimeoutError:
-            raise self._timed_out("head", bucket, key) from None
+            result = await obstore.get_async(store, key, options={"head": True})
         except OBSTORE_ERRORS as exc:
             raise await self._refine(from_obstore(exc, "head", bucket=bucket, key=key), bucket) from exc
         self._known_buckets.add(bucket)
@@ -428,13 +423,6 @@ class S3Store(ObjectStore):
 
     async def head_checksums(self, bucket: str, key: str) -> ObjectInfo:
         return await self.head(bucket, key, checksum=True)
-
-    def _timed_out(self, action: str, bucket: str, key: str) -> TransientError:
-        return TransientError(
-            f"{action} object {key!r} in bucket {bucket}: no answer within {self.request_timeout:g}s",
-            bucket=bucket,
-            key=key,
-        )
 
     @asynccontextmanager
     async def open(self, bucket: str, key: str, *, offset: int = 0) -> AsyncIterator[ObjectReader]:
@@ -452,10 +440,7 @@ class S3Store(ObjectStore):
         store = await self._store(bucket)
         options: dict[str, Any] = {"range": {"offset": offset}} if offset else {}
         try:
-            async with asyncio.timeout(self.request_timeout):
-                result = await obstore.get_async(store, key, options=options)
-        except TimeoutError:
-            raise self._timed_out("read", bucket, key) from None
+            result = await obstore.get_async(store, key, options=options)
         except OBSTORE_ERRORS as exc:
             raise await self._refine(from_obstore(exc, "read", bucket=bucket, key=key), bucket) from exc
         info = info_from_result(key, result.meta, result.attributes)
@@ -506,8 +491,13 @@ class S3Store(ObjectStore):
         digests = Digests()
         buffered: list[bytes] = []
         whole = False
+        in_hand = isinstance(body, bytes) and len(body) <= self.multipart_threshold and size in (None, len(body))
         try:
-            if size is None or size <= self.multipart_threshold:
+            if in_hand:
+                whole = True
+                buffered.append(body)  # type: ignore[arg-type]
+                digests.update(body)  # type: ignore[arg-type]
+            elif size is None or size <= self.multipart_threshold:
                 whole = True
                 async for chunk in chunks:
                     buffered.append(chunk)
@@ -516,13 +506,15 @@ class S3Store(ObjectStore):
                         whole = False
                         break
             if whole:
-                data = b"".join(buffered)
+                data: bytes | list[bytes] = buffered[0] if len(buffered) == 1 else list(buffered)
                 buffered.clear()
-                mark = SourceVersion(copied_from.etag if copied_from else None, copied_from.size if copied_from else -1,
-                                     digests.sha256())  # fmt: skip
-                marks = mark.as_metadata() if copied_from else {SHA256_METADATA: digests.sha256()}
+                sha = digests.sha256()
+                if copied_from is not None:
+                    marks = SourceVersion(copied_from.etag, copied_from.size, sha).as_metadata()
+                else:
+                    marks = {SHA256_METADATA: sha}
                 args = fallback.write_args(content_type, cache_control, {**user, **marks}, **headers)
-                etag = await self._put_whole(bucket, key, data, args, digests.sha256(), overwrite, if_match, user)
+                etag = await self._put_whole(bucket, key, data, args, sha, overwrite, if_match, user)
                 crc = digests.crc64nvme()
             else:
                 replayed = _prepend(buffered, chunks)
@@ -555,22 +547,25 @@ class S3Store(ObjectStore):
         self,
         bucket: str,
         key: str,
-        data: bytes,
+        data: bytes | list[bytes],
         args: Mapping[str, Any],
         sha256: str,
         overwrite: bool,
         if_match: str | None,
         user: Mapping[str, str],
     ) -> str | None:
-        """One PUT: through obstore where it can carry the key and metadata, else boto3."""
+        """One PUT: through obstore where it can carry the key and metadata, else boto3.
+
+        obstore takes the chunks as they came (no joined copy of the body while it is sent)."""
         try:
             if obstore_can_hold(key) and not metadata_collides(user):
                 return await self._obstore_put(bucket, key, data, args, overwrite, if_match)
+            whole = data if isinstance(data, bytes) else b"".join(data)
 
             async def send() -> str | None:
                 try:
                     return await fallback.put_single(
-                        self._client, bucket, key, data, args, overwrite=overwrite, if_match=if_match,
+                        self._client, bucket, key, whole, args, overwrite=overwrite, if_match=if_match,
                         sha256_hex=sha256 if self.checksums else None,
                     )  # fmt: skip
                 except StoreError as error:
@@ -583,19 +578,22 @@ class S3Store(ObjectStore):
             raise self._precondition(error, bucket, key, if_match) from None
 
     async def _obstore_put(
-        self, bucket: str, key: str, data: bytes, args: Mapping[str, Any], overwrite: bool, if_match: str | None
+        self,
+        bucket: str,
+        key: str,
+        data: bytes | list[bytes],
+        args: Mapping[str, Any],
+        overwrite: bool,
+        if_match: str | None,
     ) -> str | None:
         mode: Any = {"e_tag": fallback.quoted(if_match)} if if_match else ("overwrite" if overwrite else "create")
 
         async def send() -> str | None:
             try:
-                async with asyncio.timeout(self.request_timeout):
-                    result = await obstore.put_async(
-                        await self._store(bucket), key, data, attributes=attributes_for(args), mode=mode,
-                        use_multipart=False,
-                    )  # fmt: skip
-            except TimeoutError:
-                raise self._timed_out("write", bucket, key) from None
+                result = await obstore.put_async(
+                    await self._store(bucket), key, data, attributes=attributes_for(args), mode=mode,
+                    use_multipart=False,
+                )  # fmt: skip
             except OBSTORE_ERRORS as exc:
                 if self.checksums and _refuses_checksums(exc):
                     raise _ChecksumsRefused() from exc
@@ -662,7 +660,7 @@ class S3Store(ObjectStore):
             return await fallback.create_upload(self._client, bucket, key, args, checksums=False)
 
     async def upload_part(
-        self, bucket: str, key: str, upload_id: str, number: int, data: bytes, *, crc64nvme: str
+        self, bucket: str, key: str, upload_id: str, number: int, data: bytes | bytearray, *, crc64nvme: str
     ) -> UploadedPart:
         crc = crc64nvme if self.checksums else None
         etag = await fallback.upload_part(self._client, bucket, key, upload_id, number, data, crc64nvme=crc)

@@ -41,7 +41,6 @@ from bucketshift.stores.base import (
     ObjectStore,
     SourceVersion,
     aiter_body,
-    md5_of_etag,
     short_body,
     split_reserved,
     strip_etag,
@@ -54,7 +53,9 @@ __all__ = ["SupabaseStore", "auth_headers"]
 LEGACY_PAGE = 1000
 """Under the 1,500 cap of current servers, so a short page always means the folder ended."""
 V2_PAGE = 1000
-READ_CHUNK = 1 << 20
+READ_CHUNK = 256 * 1024
+"""aiohttp buffers twice the chunk size a reader asks for on every open answer: a large
+object waiting for its upload holds that much, so chunks stay modest."""
 
 
 def auth_headers(key: str) -> dict[str, str]:
@@ -307,7 +308,6 @@ class SupabaseStore(ObjectStore):
             content_type=item.get("content_type"),
             cache_control=item.get("cache_control"),
             metadata=metadata,
-            md5=md5_of_etag(etag),
             copied_from=copied_from,
         )
 
@@ -342,7 +342,6 @@ class SupabaseStore(ObjectStore):
                 last_modified=parse_time(answer.get("last-modified")),
                 content_type=answer.get("content-type"),
                 cache_control=answer.get("cache-control"),
-                md5=md5_of_etag(etag),
             )
             reader = _HttpReader(info, response, bucket, int(length) if length is not None else None, self.url)
             yield reader
