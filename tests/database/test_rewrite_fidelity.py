@@ -197,6 +197,11 @@ def test_the_plan_reports_values_too_long_for_their_column_and_apply_leaves_them
                f"{WIDTH} characters" in shown, planned.stdout  # fmt: skip
     assert f"needs {WIDTH + 1} characters" in shown
     assert SOURCE + TOO_LONG in shown, "a sample names the value left alone"
+    as_json = small_app.cli("--json")
+    assert as_json.returncode == 0, as_json.stderr
+    by_column = {c["column"]: c for c in json.loads(as_json.stdout)["columns"]}
+    assert {name: tally["too_long"] for name, tally in by_column.items()} == dict.fromkeys(by_column, 1)
+    assert by_column["profiles.avatar_url"]["too_long_samples"][0]["needs"] == WIDTH + 1
     assert small_app.snapshot() == before, "a plan writes nothing"
 
     report = RewriteRun(load_plan(small_app.plan_path), RewriteRequest(mode="apply")).run()

@@ -476,9 +476,11 @@ def _tally_json(t: Tally) -> dict[str, Any]:
         "unmapped": t.unmapped,
         "ambiguous": t.ambiguous,
         "private_inside_text": t.embedded_private,
+        "too_long": t.too_long,
         "warnings": dict(t.warnings),
         "samples": [{"old": old, "new": new} for old, new in t.samples],
         "unverified_samples": t.unverified_samples,
+        "too_long_samples": [{"value": value, "needs": needs} for value, needs in t.too_long_samples],
     }
 
 
