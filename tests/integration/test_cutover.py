@@ -99,6 +99,11 @@ async def test_an_app_rewrite_at_the_destination_is_a_conflict_not_overwritten(m
         assert dest_bytes(migration, other_size) == b"the app's newer, longer file" * 10
         assert dest_bytes(migration, same_size) == bytes(reversed(body(1)))
     assert manifest_rows(migration)[other_size][0] == "conflict"
+    shown = cli("copy", "--config", str(migration.plan_path))
+    assert shown.returncode == 1
+    lines = [line for line in shown.stdout.splitlines() if line.startswith("conflict")]
+    assert {line.split(":")[0] for line in lines} == {f"conflict images/{other_size}", f"conflict images/{same_size}"}
+    assert "--keep-destination-changes" in shown.stdout
 
     verify = cli("verify", "--config", str(migration.plan_path), "--json")
     assert verify.returncode == 1

@@ -656,3 +656,17 @@ async def test_no_credentials_is_a_config_error(fake: FakeS3, monkeypatch: pytes
             [info async for info in store.list("b")]
     with pytest.raises(ConfigError, match="profile"):
         S3Store(s3(None, endpoint_url=fake.url, profile="no-such-profile"))
+
+
+@pytest.mark.parametrize(("key", "size"), [("hdr/plain", 100), ("hdr//boto3", 100), ("hdr/multi", 6 * MiB)])
+async def test_disposition_encoding_and_language_are_kept_on_every_write_path(
+    store: S3Store, bucket: str, key: str, size: int
+) -> None:
+    await store.put(
+        bucket, key, chunks(size, chunk=min(size, MiB)) if size > MiB else b"x" * size, size=size,
+        content_disposition='attachment; filename="a.bin"', content_encoding="identity", content_language="de",
+    )  # fmt: skip
+    head = await store.head(bucket, key)
+    assert (head.content_disposition, head.content_encoding, head.content_language) == (
+        'attachment; filename="a.bin"', "identity", "de",
+    )  # fmt: skip

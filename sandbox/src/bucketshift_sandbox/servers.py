@@ -111,12 +111,14 @@ class MotoServer:
 
 
 @contextlib.contextmanager
-def run_moto(workdir: Path | None = None) -> Iterator[MotoServer]:
+def run_moto(workdir: Path | None = None, *, s3_checks: bool = True) -> Iterator[MotoServer]:
     """moto's server in its own process (it is CPU-heavy and holds its own GIL), with the checks of
-    S3 that moto leaves out (`moto_s3`: checksums checked and kept, If-Match on completing)."""
+    S3 that moto leaves out (`moto_s3`: checksums checked and kept, If-Match on completing); without
+    `s3_checks`, moto's own server as it is (a store that keeps no checksum it was sent)."""
     port = free_port()
     log = Path(workdir or tempfile.mkdtemp(prefix="bucketshift-moto-")) / "moto.log"
-    with _child(["bucketshift_sandbox.moto_s3", "-H", LOOPBACK, "-p", str(port)], port, log, "moto server") as proc:
+    module = "bucketshift_sandbox.moto_s3" if s3_checks else "moto.server"
+    with _child([module, "-H", LOOPBACK, "-p", str(port)], port, log, "moto server") as proc:
         yield MotoServer(port, proc)
 
 

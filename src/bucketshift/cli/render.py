@@ -154,25 +154,33 @@ def reconciled(reports: list[ReconcileReport]) -> None:
             out.print(f"  {sample}", markup=False)
 
 
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "?"
+
+
 def transfer_summary(reports: list[MappingReport], *, mode: str, dry_run: bool, elapsed: float) -> None:
     title = f"{mode} (dry run: nothing written)" if dry_run else mode
     table = Table(title=title)
     for column in ("source", "destination", "listed", "new", "changed", "unchanged", "placeholders skipped"):
         table.add_column(column)
     table.add_column("would copy" if dry_run else "copied")
-    table.add_column("failed")
+    for column in ("already there", "conflicts", "failed"):
+        table.add_column(column)
     for r in reports:
         s, d = r.stats, r.stats.decisions
         moved = f"{s.to_copy} ({size(s.to_copy_bytes)})" if dry_run else f"{s.copied} ({size(s.copied_bytes)})"
+        there = d.get("adopt", 0) + d.get("look", 0) if dry_run else s.adopted
         table.add_row(
             Text(r.spec.source_bucket),
             Text(r.spec.dest_bucket),
             str(s.listed),
             str(d.get("new", 0) + d.get("retry", 0)),
-            str(d.get("changed", 0) + d.get("missing", 0)),
+            str(d.get("changed", 0) + d.get("missing", 0) + d.get("overwrite", 0)),
             str(d.get("same", 0)),
             str(d.get("placeholder", 0)),
             moved,
+            f"{there} (to look at)" if dry_run and d.get("look", 0) else str(there),
+            f"[yellow]{s.conflicts}[/yellow]" if s.conflicts else "0",
             f"[red]{s.failed}[/red]" if s.failed else "0",
         )
     out.print(table)
@@ -182,12 +190,31 @@ def transfer_summary(reports: list[MappingReport], *, mode: str, dry_run: bool, 
         rate = objects / elapsed if elapsed > 0 else 0.0
         out.print(f"{objects} objects, {size(moved_bytes)} in {elapsed:.1f}s ({rate:.1f} objects/s)")
     for r in reports:
+        if r.metadata_path and r.stats.listed:
+            out.print(Text(f"{r.spec.source_bucket}: user metadata {r.metadata_path}"))
+        for c in r.conflicts[:20]:
+            out.print(
+                Text.assemble(
+                    ("conflict", "yellow"),
+                    f" {r.spec.source_bucket}/{c.key}: {c.reason}; source {size(c.source_size)} "
+                    f"({_when(c.source_modified)}), destination {size(c.dest_size or 0)} ({_when(c.dest_modified)})",
+                )
+            )
+        if r.conflicts:
+            out.print(
+                Text(
+                    f"{len(r.conflicts)} objects of {r.spec.source_bucket} left as the app wrote them; "
+                    "--keep-destination-changes keeps them, --overwrite-destination-changes writes the source's"
+                )
+            )
         for failure in r.failures[:20]:
             out.print(Text.assemble(("failed", "red"), f" {r.spec.source_bucket}/{failure.key}: {failure.error}"))
         if len(r.failures) > 20:
             out.print(
                 f"... and {len(r.failures) - 20} more failures in {r.spec.source_bucket} (see --json)", markup=False
             )
+        for note in r.notes:
+            out.print(Text.assemble(("note:", "yellow"), f" {note}"))
 
 
 def verify_json(reports: list[VerifyReport]) -> dict[str, Any]:
