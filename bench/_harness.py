@@ -131,8 +131,9 @@ def _postmaster(data_dir: Path) -> int:
 
 
 @contextlib.contextmanager
-def world(*, catalog: bool) -> Iterator[World]:
-    """The emulator (its rows in PostgreSQL when `catalog`, as a real project keeps them) and moto."""
+def world(*, catalog: bool, s3_checks: bool = True) -> Iterator[World]:
+    """The emulator (its rows in PostgreSQL when `catalog`, as a real project keeps them) and moto
+    (with the checks of S3 it leaves out, unless `s3_checks` is false: see bucketshift_sandbox.moto_s3)."""
     shm = Path("/dev/shm")
     work = Path(tempfile.mkdtemp(prefix="bucketshift-bench-", dir=shm if shm.is_dir() else None))
     with contextlib.ExitStack() as stack:
@@ -145,7 +146,7 @@ def world(*, catalog: bool) -> Iterator[World]:
             dsn = cluster.dsn.rsplit("/", 1)[0] + "/bench_storage"
             postmaster = _postmaster(cluster.data_dir) if cluster.data_dir else None
         emulator = stack.enter_context(run_emulator(work / "emulator", catalog_dsn=dsn))
-        moto = stack.enter_context(run_moto(work))
+        moto = stack.enter_context(run_moto(work, s3_checks=s3_checks))
         yield World(emulator, moto, work, dsn, postmaster)
 
 

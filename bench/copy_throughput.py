@@ -88,6 +88,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--raw-sample", type=int, default=1500, help="objects per raw-rate phase")
     ap.add_argument("--api-listing", action="store_true", help="no database in the plan: list through the API")
+    ap.add_argument("--plain-moto", action="store_true", help="moto's own server, without the S3 checks it lacks")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--child", nargs=argparse.REMAINDER)
     a = ap.parse_args()
@@ -104,8 +105,9 @@ def main() -> None:
         "concurrency": a.concurrency,
         "cpus": cores,
         "listing": "api" if a.api_listing else "storage.objects",
+        "moto": "moto's own server" if a.plain_moto else "moto with S3's checksum checks (bucketshift_sandbox.moto_s3)",
     }
-    with world(catalog=True) as w:
+    with world(catalog=True, s3_checks=not a.plain_moto) as w:
         key, url = w.emulator.service_role_key, w.emulator.url
         asyncio.run(make_buckets(w, ["bench-src"], ["bench-raw", "bench-dst"]))
         t0 = time.perf_counter()
