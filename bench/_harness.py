@@ -6,7 +6,6 @@ Only 127.0.0.1 is used; every wait is bounded in time.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -205,5 +204,10 @@ def per_object(before: dict[str, float], after: dict[str, float], objects: int) 
     return {name: round((after[name] - before[name]) * 1000 / max(objects, 1), 3) for name in after}
 
 
-def run(coroutine: object) -> object:
-    return asyncio.run(coroutine)  # type: ignore[arg-type]
+def emit(result: dict, out: Path | None) -> None:
+    """A benchmark's figures as one JSON document on stdout (and in `out` when given)."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n", encoding="utf-8")

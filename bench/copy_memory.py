@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from _harness import MB, MiB, make_buckets, timed_child, world, write_plan
+from _harness import MB, MiB, emit, make_buckets, timed_child, world, write_plan
 from bucketshift.config import SupabaseEndpoint
 from bucketshift.stores.registry import open_store
 from bucketshift_sandbox.seed import large_body
@@ -91,11 +91,7 @@ def main() -> None:
                 "elapsed_with_start": round(time.perf_counter() - started, 1),
             }
             print(json.dumps({workload: result["workloads"][workload]}), flush=True)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(text + "\n", encoding="utf-8")
+    emit(result, a.out)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from _harness import MB, make_buckets, per_object, s3_endpoint, timed_child, world, write_plan
+from _harness import MB, emit, make_buckets, per_object, s3_endpoint, timed_child, world, write_plan
 from bucketshift import eventloop
 from bucketshift.config import SupabaseEndpoint
 from bucketshift.stores.registry import open_store
@@ -161,11 +161,7 @@ def main() -> None:
                 "metadata": summary["buckets"][0].get("metadata"),
             }
         )
-    text = json.dumps(result, indent=2)
-    print(text)
-    if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(text + "\n", encoding="utf-8")
+    emit(result, a.out)
 
 
 if __name__ == "__main__":

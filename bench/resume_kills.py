@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import sqlite3
@@ -20,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from _harness import make_buckets, timed_child, world, write_plan
+from _harness import emit, make_buckets, timed_child, world, write_plan
 from copy_memory import _put_large, _put_many
 
 
@@ -81,11 +80,7 @@ def main() -> None:
         "last_run_copied": sum(b["copied"] for b in summary["buckets"]),
         "last_run_seconds": round(wall, 1),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(text + "\n", encoding="utf-8")
+    emit(result, a.out)
 
 
 if __name__ == "__main__":

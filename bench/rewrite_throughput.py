@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import time
 from pathlib import Path
 
 import psycopg
 
+from _harness import emit
 from bucketshift.config import BucketMapping, S3Endpoint
 from bucketshift.database import journal
 from bucketshift.database.columns import resolve
@@ -79,11 +79,7 @@ def main() -> None:
             "revert_seconds": round(revert_s, 1),
             "revert_rows_per_s": round(reverted.restored / revert_s),
         }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(text + "\n", encoding="utf-8")
+    emit(result, a.out)
 
 
 if __name__ == "__main__":

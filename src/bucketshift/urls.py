@@ -63,6 +63,7 @@ __all__ = [
     "destination_value",
     "encode_key",
     "find_supabase_urls",
+    "host_port",
     "keep_dots",
     "parse_s3_url",
     "parse_supabase_url",
@@ -752,3 +753,16 @@ def parse_s3_url(value: str, endpoint: S3EndpointLike | None = None) -> S3Locati
         bucket, _, key = url[2][1:].partition("/")
         return _located(bucket, _decode(key), "path")
     return None
+
+
+def host_port(url: str) -> str | None:
+    """`host:port` of an endpoint URL (the scheme's port if none is written), never its user, path
+    or query: what an error message may name."""
+    try:
+        parts = urlsplit(url.strip().strip("'\""))
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    return f"{parts.hostname}:{port}" if port else parts.hostname

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from botocore import exceptions as boto_exc
 from obstore import exceptions as obs_exc
@@ -31,6 +30,7 @@ from bucketshift.errors import (
     TooLarge,
     TransientError,
 )
+from bucketshift.urls import host_port
 
 __all__ = [
     "NO_CREDENTIALS",
@@ -170,18 +170,6 @@ def fill_error_code(http_response: Any, parsed: dict[str, Any], **_: Any) -> Non
     error["Code"] = error_code_from_body(content) or str(getattr(http_response, "status_code", "") or "")
 
 
-def _host_port(url: str) -> str | None:
-    """`host:port` of an endpoint URL, never its path, query or user."""
-    try:
-        parts = urlsplit(url.strip().strip("'\""))
-        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
-    except ValueError:
-        return None
-    if not parts.hostname:
-        return None
-    return f"{parts.hostname}:{port}" if port else parts.hostname
-
-
 # What the SDKs say (in an exception's text or its cause's) -> what failed, in words, and whether
 # the plan file is at fault (not retried) rather than a network or server that may recover.
 _NETWORK_WORDS: tuple[tuple[re.Pattern[str], str, bool], ...] = tuple(
@@ -206,7 +194,7 @@ def unreachable(
     action: str, text: str, endpoint: str | None, *, bucket: str | None, key: str | None = None
 ) -> BucketshiftError:
     """One sentence for a request that got no answer: the endpoint (host:port), what failed, the fix."""
-    host = _host_port(endpoint) if endpoint else None
+    host = host_port(endpoint) if endpoint else None
     if host is not None:
         text = text.replace(host.split(":")[0], "")
     words, in_plan = "the network failed", False

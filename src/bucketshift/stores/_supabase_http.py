@@ -35,6 +35,7 @@ from bucketshift.errors import (
     TooLarge,
     TransientError,
 )
+from bucketshift.urls import host_port
 
 __all__ = ["NETWORK_ERRORS", "Reply", "error_body", "new_session", "raise_for", "transport_error", "url"]
 
@@ -128,18 +129,6 @@ def raise_for(status_code: int, body: bytes, reason: str, *, bucket: str | None,
 _CHECK_URL = "check the supabase url in the plan file"
 
 
-def _host_port(url_text: str) -> str | None:
-    """`host:port` of a URL, never its user, path or query (the port is the scheme's default if unwritten)."""
-    try:
-        parts = urlsplit(url_text)
-        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
-    except ValueError:
-        return None
-    if not parts.hostname:
-        return None
-    return f"{parts.hostname}:{port}" if port else parts.hostname
-
-
 def _failure(exc: BaseException) -> tuple[str, str, bool]:
     """What failed, in words; the fix; and whether the failure may pass on its own (retryable)."""
     os_error = getattr(exc, "os_error", None) or exc.__cause__ or exc
@@ -185,7 +174,7 @@ def transport_error(
     one.  A name that does not resolve and a TLS failure are errors in the plan file (they are
     not retried); the rest may pass, so they are `TransientError` and the engine retries them.
     """
-    host = _host_port(endpoint) if endpoint else None
+    host = host_port(endpoint) if endpoint else None
     if host is None and isinstance(exc, aiohttp.ClientConnectorError):
         host = f"{exc.host}:{exc.port}"
     at = f" at {host}" if host else ""
