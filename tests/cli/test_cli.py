@@ -181,3 +181,23 @@ def test_ls_of_a_bucket_not_in_the_plan_is_one_line(cli_plan: Path, emulator) ->
     done = bucketshift("ls", "other", "--config", str(cli_plan), env={"TEST_SERVICE_KEY": emulator.service_role_key})
     assert done.returncode == 2
     assert "bucket 'other' is not in the plan file" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["copy", "--overwrite-destination-changes", "--keep-destination-changes"], "contradict each other"),
+        (["sync", "--overwrite-destination-changes", "--keep-destination-changes"], "contradict each other"),
+        (["copy", "--list-from-db", "--list-from-api"], "contradict each other"),
+        (["verify", "--list-from-db", "--list-from-api"], "contradict each other"),
+    ],
+)
+def test_flags_that_contradict_each_other_are_one_line_and_exit_2(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
+    done = bucketshift(*args, "--config", str(tmp_path / "never-read.toml"))
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert expected in lines[0]
+    assert not list(tmp_path.iterdir()), "nothing written"
