@@ -22,6 +22,7 @@ __all__ = [
     "Retryable",
     "SourceChanged",
     "StoreError",
+    "StoredValueError",
     "Throttled",
     "TooLarge",
     "TransientError",
@@ -49,6 +50,10 @@ class ConfigError(BucketshiftError):
     """The plan file or an environment variable it names is missing or wrong."""
 
     exit_code = EXIT_USAGE
+
+
+class StoredValueError(BucketshiftError):
+    """A value the application kept in a row names no object of the application's buckets."""
 
 
 class UsageError(BucketshiftError):

@@ -11,8 +11,8 @@ import pytest
 
 from bucketshift.engine.manifest import FLUSH_ROWS, Manifest, State
 from bucketshift.engine.pacing import TokenBucket, parse_rate
-from bucketshift.engine.retry import RetryPolicy, with_retries
 from bucketshift.errors import AccessDenied, ConfigError, InvalidKey, Throttled, TransientError
+from bucketshift.retry import RetryPolicy, with_retries
 from bucketshift.stores.base import ObjectInfo
 
 

@@ -15,6 +15,8 @@ RANK = {
     "stores": 2,
     "urls": 1,
     "postgres_errors": 1,
+    "retry": 1,
+    "storage": 3,  # beside engine and provision: neither imports the other
     "database": 2,
     "provision": 3,  # above stores (it reads and writes buckets through them), beside engine
     "engine": 3,

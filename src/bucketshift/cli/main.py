@@ -13,6 +13,7 @@ from rich.text import Text
 
 from bucketshift import __version__, eventloop, heap
 from bucketshift.cli import render
+from bucketshift.cli.app_commands import register as register_app_env
 from bucketshift.cli.progress import Row, live
 from bucketshift.cli.provision_commands import register, run_posture
 from bucketshift.cli.rewrite_commands import register as register_rewrite
@@ -42,6 +43,7 @@ app = typer.Typer(
 )
 register(app)
 register_rewrite(app)
+register_app_env(app)
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="The plan file.", envvar="BUCKETSHIFT_CONFIG", show_default=True)

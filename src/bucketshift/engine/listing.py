@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from bucketshift.engine.retry import RetryPolicy, with_retries
 from bucketshift.errors import BucketNotFound, Retryable
+from bucketshift.retry import RetryPolicy, with_retries
 from bucketshift.stores.base import ListPage, ObjectInfo, ObjectStore
 
 __all__ = ["PageFetcher", "destination_index", "list_all", "list_pages"]

@@ -25,8 +25,8 @@ from bucketshift.engine.budget import MemoryBudget
 from bucketshift.engine.diff import MappingSpec, Write
 from bucketshift.engine.pacing import TokenBucket
 from bucketshift.engine.reading import SourceRead
-from bucketshift.engine.retry import RetryPolicy, with_retries
 from bucketshift.errors import ChecksumMismatch, Retryable
+from bucketshift.retry import RetryPolicy, with_retries
 from bucketshift.stores.base import Digests, MultipartUploads, ObjectInfo, ObjectStore, SourceVersion
 from bucketshift.stores.multipart import write_in_parts
 

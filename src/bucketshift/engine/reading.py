@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 from bucketshift.engine.pacing import TokenBucket
-from bucketshift.engine.retry import RetryPolicy
 from bucketshift.errors import Retryable, SourceChanged
+from bucketshift.retry import RetryPolicy
 from bucketshift.stores.base import ObjectInfo, ObjectStore
 
 __all__ = ["SourceRead"]

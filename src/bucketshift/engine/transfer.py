@@ -22,7 +22,6 @@ from bucketshift.engine.listing import destination_index, list_all
 from bucketshift.engine.manifest import Manifest, ObjectRecord
 from bucketshift.engine.objects import Copied, ObjectCopier, Tallies
 from bucketshift.engine.pacing import TokenBucket
-from bucketshift.engine.retry import RetryPolicy, with_retries
 from bucketshift.errors import (
     AccessDenied,
     AlreadyExists,
@@ -32,6 +31,7 @@ from bucketshift.errors import (
     PreconditionFailed,
     Retryable,
 )
+from bucketshift.retry import RetryPolicy, with_retries
 from bucketshift.stores.base import ObjectInfo, ObjectStore
 
 __all__ = ["Conflict", "Failure", "MappingReport", "MappingStats", "TransferOptions", "transfer"]

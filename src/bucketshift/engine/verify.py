@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from bucketshift.engine.diff import MappingSpec, is_placeholder, source_unchanged
 from bucketshift.engine.listing import destination_index, list_all
 from bucketshift.engine.manifest import Manifest, ObjectRecord, State
-from bucketshift.engine.retry import RetryPolicy, with_retries
 from bucketshift.errors import AccessDenied, BucketNotFound, BucketshiftError, NotFound
+from bucketshift.retry import RetryPolicy, with_retries
 from bucketshift.stores.base import ObjectInfo, ObjectStore
 
 __all__ = ["Mismatch", "VerifyReport", "VerifyStats", "verify_mapping"]

@@ -13,10 +13,10 @@ from bucketshift.engine.diff import ConflictPolicy
 from bucketshift.engine.manifest import Manifest
 from bucketshift.engine.pacing import TokenBucket
 from bucketshift.engine.reconcile import ReconcileReport
-from bucketshift.engine.retry import RetryPolicy
 from bucketshift.engine.transfer import MappingReport, TransferOptions, transfer
 from bucketshift.operations.context import ListFrom, manifest_path, mapping_specs, open_context
 from bucketshift.operations.reconcile import reconcile_buckets
+from bucketshift.retry import RetryPolicy
 
 __all__ = ["CopyRequest", "CopyRun"]
 

@@ -10,9 +10,9 @@ from bucketshift.config import Plan
 from bucketshift.engine.diff import MappingSpec
 from bucketshift.engine.listing import list_pages
 from bucketshift.engine.reconcile import ReconcileReport, reconcile
-from bucketshift.engine.retry import RetryPolicy
 from bucketshift.errors import UsageError
 from bucketshift.operations.context import open_context
+from bucketshift.retry import RetryPolicy
 from bucketshift.stores.base import DatabaseListing, ObjectStore
 
 __all__ = ["can_reconcile", "reconcile_buckets", "reconcile_plan"]

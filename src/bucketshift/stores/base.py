@@ -21,7 +21,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 from awscrt import checksums
 
-from bucketshift.errors import TransientError
+from bucketshift.errors import BucketNotFound, TransientError
 
 __all__ = [
     "PLACEHOLDER_NAME",
@@ -352,6 +352,14 @@ class ObjectStore(ABC):
     def writes_checksums(self) -> bool:
         """Whether writes carry a checksum that the store itself checks the body against."""
         return False
+
+    async def bucket_exists(self, bucket: str) -> bool:
+        """Whether the bucket is there (an application checks its buckets at start-up)."""
+        try:
+            await self.list_page(bucket)
+        except BucketNotFound:
+            return False
+        return True
 
     async def head_checksums(self, bucket: str, key: str) -> ObjectInfo:
         """`head`, plus the checksums the store keeps of the stored bytes where it must be asked for them."""

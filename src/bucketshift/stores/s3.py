@@ -288,8 +288,8 @@ class S3Store(ObjectStore):
         except Exception as exc:
             raise from_botocore(exc, action, bucket=bucket, key=key) from exc
 
-    async def _bucket_exists(self, bucket: str) -> bool:
-        """HeadBucket: 403 (someone else's) and 301 (another region) mean that it exists."""
+    async def bucket_exists(self, bucket: str) -> bool:
+        """HeadBucket: 403 (someone else's) and 301 (another region) mean that it exists (one request)."""
         try:
             await self._boto("check", bucket, None, "head_bucket", Bucket=bucket)
         except NotFound:
@@ -301,7 +301,7 @@ class S3Store(ObjectStore):
     async def _refine(self, error: BucketshiftError, bucket: str) -> BucketshiftError:
         """A bodiless 404 does not say whether the key or the bucket is missing: ask once per bucket."""
         if type(error) is NotFound and bucket not in self._known_buckets:
-            if not await self._bucket_exists(bucket):
+            if not await self.bucket_exists(bucket):
                 return BucketNotFound(f"bucket {bucket} does not exist", bucket=bucket)
             self._known_buckets.add(bucket)
         return error
@@ -328,7 +328,7 @@ class S3Store(ObjectStore):
         """
         args: dict[str, Any] = {"Bucket": bucket}
         if self.region == "us-east-1":
-            if await self._bucket_exists(bucket):
+            if await self.bucket_exists(bucket):
                 raise from_status("create", 409, "BucketAlreadyOwnedByYou", bucket=bucket)
         else:
             args["CreateBucketConfiguration"] = {"LocationConstraint": self.region}

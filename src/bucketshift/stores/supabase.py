@@ -12,7 +12,7 @@ import base64
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import aiohttp
@@ -46,7 +46,9 @@ from bucketshift.stores.base import (
     strip_etag,
 )
 from bucketshift.stores.registry import register
-from bucketshift.stores.supabase_catalog import StorageCatalog
+
+if TYPE_CHECKING:
+    from bucketshift.stores.supabase_catalog import StorageCatalog
 
 __all__ = ["SupabaseStore", "auth_headers"]
 
@@ -147,8 +149,11 @@ class SupabaseStore(ObjectStore):
 
     @property
     def catalog(self) -> StorageCatalog | None:
-        """The project's `storage.objects`, when the plan gives its database (`dsn`)."""
+        """The project's `storage.objects`, when the plan gives its database (`dsn`); imported only
+        when used, so an application using the store never loads psycopg for it."""
         if self._catalog is None and self._dsn:
+            from bucketshift.stores.supabase_catalog import StorageCatalog
+
             self._catalog = StorageCatalog(self._dsn)
         return self._catalog
 
