@@ -334,7 +334,9 @@ CASES: dict[str, Case] = {
         LS_SOURCE,
         plan_with(source=lambda w: supabase(w.moto.endpoint_url.replace("http:", "https:"), service_role_key())),
         2,
-        says("TLS failed (the server does not speak https)", "(http:// or https://)"),
+        says(
+            "TLS failed (the server does not speak https)", "SUPABASE_URL for bucketshift.storage): http:// or https://"
+        ),
     ),
     "destination-refused": Case(
         LS_DESTINATION,
@@ -361,7 +363,7 @@ CASES: dict[str, Case] = {
         LS_DESTINATION,
         plan_with(destination=lambda w: s3(w.emulator.url.replace("http:", "https:"))),
         2,
-        says("cannot reach the S3 endpoint", "TLS failed; check endpoint_url in the plan file (http:// or https://)"),
+        says("cannot reach the S3 endpoint", "TLS failed; check endpoint_url in the plan file", "http:// or https://"),
     ),
     # the application's database
     "dsn-refused": dsn_case(

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 from tests.storage.storage_helpers import Sides, fetch
 
-from bucketshift.errors import AlreadyExists, ConfigError, InvalidKey, NotFound, StoredValueError
+from bucketshift.errors import AlreadyExists, BucketshiftError, ConfigError, InvalidKey, NotFound, StoredValueError
 from bucketshift.storage import AsyncStorage, Storage
 from bucketshift.urls import build_supabase_url, s3_uri
 
@@ -146,11 +146,12 @@ async def test_check_finds_a_bucket_that_does_not_exist_at_start_up(sides: Sides
         with pytest.raises(ConfigError) as caught:
             await storage.check()
     message = str(caught.value)
-    assert f"S3_IMAGES_BUCKET names bucket 'missing-images-{sides.prefix}', which does not exist" in message
-    assert "bucketshift provision" in message
+    assert message.startswith(f"S3 bucket 'missing-images-{sides.prefix}' does not exist at 127.0.0.1:")
+    assert message.endswith("; create it (bucketshift provision) or fix S3_IMAGES_BUCKET")
     env = {**sides.env("mirror", "s3"), "STORAGE_BUCKETS": "images,avatars", "S3_AVATARS_BUCKET": sides.s3_buckets["images"]}  # fmt: skip # noqa: E501
     async with AsyncStorage.from_env(env) as storage:
-        with pytest.raises(ConfigError, match=r"the Supabase bucket 'avatars' \(SUPABASE_URL\) names bucket 'avatars'"):
+        refused = r"^Supabase bucket 'avatars' does not exist at 127\.0\.0\.1:\d+; create it or fix STORAGE_BUCKETS$"
+        with pytest.raises(ConfigError, match=refused):
             await storage.check()
     async with AsyncStorage.from_env(sides.env("mirror", "supabase")) as storage:
         await storage.check()
@@ -352,3 +353,59 @@ def test_the_client_works_with_the_cli_libraries_unimportable(sides: Sides, back
     )  # fmt: skip
     assert refused.returncode != 0
     assert "made unimportable for this test" in refused.stderr
+
+
+async def failing_stream() -> AsyncIterator[bytes]:
+    yield b"x" * 1000
+    raise ValueError("the generator broke")
+
+
+@pytest.mark.parametrize("backend", ["s3", "supabase"])
+async def test_the_callers_own_stream_error_is_raised_as_it_is(sides: Sides, backend: str) -> None:
+    storage = sides.storage(backend)
+    key = sides.key("videos/broken.mp4")
+    with pytest.raises(ValueError, match="the generator broke"):
+        await storage.upload("videos", key, failing_stream())
+    assert not await storage.exists("videos", key)
+
+
+@pytest.mark.parametrize(("backend", "primary"), [("s3", None), ("supabase", None), ("mirror", "s3")])
+@pytest.mark.parametrize("length", [len(BIG), len(MP4)], ids=["large", "small"])
+async def test_a_declared_size_is_held_to(sides: Sides, backend: str, primary: str | None, length: int) -> None:
+    storage = sides.storage(backend, primary)
+    data = BIG[:length]
+    key = sides.key(f"videos/declared-{length}.mp4")
+    stored = await storage.upload("videos", key, async_chunks(data), size=length)
+    assert (stored.size, stored.sha256) == (length, hashlib.sha256(data).hexdigest())
+    short = sides.key(f"videos/short-{length}.mp4")
+    with pytest.raises((ValueError, BucketshiftError)):
+        await storage.upload("videos", short, async_chunks(data[:-1]), size=length)
+    for side in ("s3", "supabase"):
+        with pytest.raises(NotFound):
+            await sides.side(side).head(sides.bucket(side, "videos"), short)
+    with pytest.raises(ValueError, match="size says 5 bytes but the body holds 6"):
+        await storage.upload("videos", short, b"123456", size=5)
+
+
+def heads(sides: Sides) -> int:
+    routes = sides.emulator.stats()["by_route"]
+    return sum(count for route, count in routes.items() if route.startswith("HEAD ") or "object/info" in route)
+
+
+async def test_mirror_urls_look_for_an_object_once(sides: Sides) -> None:
+    storage = sides.storage("mirror", "supabase")
+    written = sides.key("frames/written.png")
+    await storage.upload("images", written, PNG)
+    placed = sides.key("frames/placed.png")
+    await sides.supabase.put("images", placed, PNG, content_type="image/png")
+    sides.emulator.reset_stats()
+    for _ in range(5):
+        await storage.url_for(written, bucket="images")
+    assert heads(sides) == 0, "an object written through the client is known to be on the primary"
+    for _ in range(5):
+        await storage.url_for(placed, bucket="images")
+    assert heads(sides) == 1
+    await storage.delete("images", placed)
+    await sides.s3.put(sides.s3_buckets["images"], placed, PNG, content_type="image/png")
+    url = await storage.url_for(placed, bucket="images")
+    assert host(url) == host(sides.moto.endpoint_url), "a deleted object is looked for again"

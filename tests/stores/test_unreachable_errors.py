@@ -99,7 +99,7 @@ async def test_s3_refused_reset_and_silent(resetting: int, silent: int) -> None:
     assert isinstance(refused, TransientError)
     assert str(refused) == (
         f"cannot reach the S3 endpoint 127.0.0.1:{port} to list bucket videos: connection refused; "
-        "check endpoint_url in the plan file and that the server is up"
+        "check endpoint_url in the plan file (AWS_ENDPOINT_URL_S3 for bucketshift.storage) and that the server is up"
     )
     reset = await s3_error(resetting)
     assert f"cannot reach the S3 endpoint 127.0.0.1:{resetting} to list bucket videos: the connection was reset" in (

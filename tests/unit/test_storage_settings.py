@@ -107,14 +107,18 @@ def test_mirror_has_both_sides_primary_first() -> None:
         ({**S3_ENV, "AWS_ENDPOINT_URL_S3": "127.0.0.1:9000"}, "AWS_ENDPOINT_URL_S3 is not an http(s) URL"),
         ({**S3_ENV, "STORAGE_PRIVATE_URL_STYLE": "https"}, "STORAGE_PRIVATE_URL_STYLE is 'https'"),
         ({**SUPABASE_ENV, "SUPABASE_URL": ""}, "SUPABASE_URL is not set"),
-        ({**SUPABASE_ENV, "SUPABASE_URL": "abcd.supabase.co"}, "SUPABASE_URL is not an http(s) URL"),
+        ({**SUPABASE_ENV, "SUPABASE_URL": "abcd.supabase.co"}, "SUPABASE_URL is not a Supabase project URL"),
+        ({**S3_ENV, "SUPABASE_URL": "not a url"}, "SUPABASE_URL is not a Supabase project URL"),
+        ({**SUPABASE_ENV, "SUPABASE_URL": "https://abcd.supabase.co/rest/v1"}, "SUPABASE_URL is not a Supabase"),
+        ({**SUPABASE_ENV, "SUPABASE_URL": "http://127.0.0.1:99999"}, "SUPABASE_URL is not a Supabase project URL"),
         ({**SUPABASE_ENV, "SUPABASE_SERVICE_ROLE_KEY": ""}, "SUPABASE_SERVICE_ROLE_KEY is not set"),
         ({**SUPABASE_ENV, "SUPABASE_SERVICE_ROLE_KEY": anon_key()}, "SUPABASE_SERVICE_ROLE_KEY: this is the project's anon key"),  # noqa: E501
         ({**MIRROR_ENV, "SUPABASE_SERVICE_ROLE_KEY": DEFAULT_PUBLISHABLE_KEY}, "SUPABASE_SERVICE_ROLE_KEY: this is a publishable key"),  # noqa: E501
     ],
     ids=["backend-unset", "backend-unknown", "region-missing", "region-blank", "primary-unset", "primary-unknown",
          "bucket-name-invalid", "private-unknown", "endpoint-not-url", "url-style-unknown", "supabase-url-unset",
-         "supabase-url-not-url", "key-unset", "key-anon", "key-publishable"],
+         "supabase-url-not-url", "supabase-url-bad-with-s3", "supabase-url-with-path", "supabase-url-bad-port",
+         "key-unset", "key-anon", "key-publishable"],
 )  # fmt: skip
 def test_a_wrong_setting_is_one_error_naming_the_variable(env: dict[str, str], names: str) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -100,8 +100,9 @@ class _Stream(Payload):
 
     replayable = False
 
-    def __init__(self, source: AsyncIterable[bytes] | Iterable[bytes] | IO[bytes]) -> None:
+    def __init__(self, source: AsyncIterable[bytes] | Iterable[bytes] | IO[bytes], size: int | None) -> None:
         self.source = source
+        self.size = size
         self.spool: tempfile.SpooledTemporaryFile[bytes] | None = None
         self.read_through = False
 
@@ -151,8 +152,21 @@ def _seekable(file: IO[bytes]) -> bool:
         return False
 
 
-def payload_of(data: Data) -> Payload:
-    """The payload for what the application gave; TypeError for anything that is not bytes."""
+def payload_of(data: Data, size: int | None = None) -> Payload:
+    """The payload for what the application gave; TypeError for anything that is not bytes.
+
+    `size` is a stream's length when the caller knows it (a request's Content-Length), so a large
+    stream goes part by part from its first byte; for a body whose size is known it must agree."""
+    if size is not None and size < 0:
+        raise ValueError(f"size is {size}; give the body's length in bytes, or None")
+    payload = _payload(data, size)
+    if size is not None and payload.size != size:
+        payload.close()
+        raise ValueError(f"size says {size} bytes but the body holds {payload.size}")
+    return payload
+
+
+def _payload(data: Data, size: int | None) -> Payload:
     if isinstance(data, str):
         raise TypeError("upload takes bytes, a pathlib.Path, a binary file or a stream of bytes, not a str")
     if isinstance(data, bytes | bytearray | memoryview):
@@ -167,7 +181,7 @@ def payload_of(data: Data) -> Payload:
     if hasattr(data, "read"):
         if _seekable(data):  # type: ignore[arg-type]
             return _File(data, owned=False)  # type: ignore[arg-type]
-        return _Stream(data)  # type: ignore[arg-type]
+        return _Stream(data, size)  # type: ignore[arg-type]
     if isinstance(data, AsyncIterable | Iterable):
-        return _Stream(data)
+        return _Stream(data, size)
     raise TypeError(f"upload cannot read a {type(data).__name__}; give bytes, a Path, a binary file or a stream")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 import os
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -42,6 +42,9 @@ log = logging.getLogger("bucketshift.storage")
 
 MISSES_KEPT = 1000
 """The latest secondary failures kept in `missed` (all are counted and logged)."""
+KNOWN_KEPT = 10_000
+"""Mirror mode: objects known to be on the primary (written or seen there), so a URL for one costs no
+request to look for it again; the oldest are forgotten first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,7 @@ class AsyncStorage:
         self.mirror_retry = mirror_retry or RetryPolicy(max_attempts=3, base_delay=0.2, max_delay=2.0)
         self.missed: deque[MirrorMiss] = deque(maxlen=MISSES_KEPT)
         self.missed_count = 0
+        self._on_primary: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **options: RetryPolicy) -> AsyncStorage:
@@ -127,9 +131,10 @@ class AsyncStorage:
             for logical in self.settings.buckets:
                 bucket = side.bucket(logical)
                 if not await side.store.bucket_exists(bucket):
+                    how = " (bucketshift provision)" if side.name == "s3" else ""
                     raise ConfigError(
-                        f"{side.where(logical)} names bucket {bucket!r}, which does not exist at {self._place(side)}; "
-                        "create it (bucketshift provision) or fix the setting"
+                        f"{side.label} bucket {bucket!r} does not exist at {self._place(side)}; "
+                        f"create it{how} or fix {side.where(logical)}"
                     )
 
     def _place(self, side: StorageSide) -> str:
@@ -150,22 +155,27 @@ class AsyncStorage:
         cache_control: str | None = None,
         metadata: Mapping[str, str] | None = None,
         overwrite: bool = True,
+        size: int | None = None,
     ) -> StoredObject:
         """Write an object (streamed; part by part when large; checksummed, checked by S3 itself).
 
         `content_type` defaults to the one the key's extension names.  With `overwrite=False` the
-        write lands only where no object is (AlreadyExists otherwise)."""
+        write lands only where no object is (AlreadyExists otherwise).  `size` is a stream's length
+        where it is known (a request's Content-Length): a large stream then goes part by part from
+        its first byte instead of being gathered up to the multipart threshold first, and a stream
+        that ends short or runs over is refused, never stored."""
         logical = self._logical(bucket)
         key = _checked_key(logical, key)
         content_type = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
         attributes = {"content_type": content_type, "cache_control": cache_control, "metadata": dict(metadata or {})}
-        payload = payload_of(data)
+        payload = payload_of(data, size)
         try:
             if self.secondary is not None:
                 payload.keep()
             info = await self._write(self.primary, logical, key, payload, attributes, self.retry, overwrite)
             mirrored = None
             if self.secondary is not None:
+                self._known(logical, key)
                 mirrored = await self._mirror_write(logical, key, payload.kept(), attributes, info)
         finally:
             payload.close()
@@ -202,9 +212,18 @@ class AsyncStorage:
             digests = Digests()
             describe = {**attributes, "content_disposition": None, "content_encoding": None,
                         "content_language": None, "copied_from": copied_from}  # fmt: skip
+            declared = payload.size
+
+            def whole() -> None:
+                if digests.size != declared:
+                    raise ValueError(
+                        f"upload of {key!r}: the body held {digests.size} bytes, not the {declared} declared"
+                    )
+
             written = await write_in_parts(
-                store, bucket, key, payload.chunks(), size=payload.size, describe=describe, overwrite=overwrite,
+                store, bucket, key, payload.chunks(), size=declared, describe=describe, overwrite=overwrite,
                 if_match=None, digests=digests, attempt=lambda request: self._attempt(request, policy),
+                before_finish=whole,
             )  # fmt: skip
             return ObjectInfo(key=key, size=digests.size, etag=written.etag, sha256=digests.sha256())
 
@@ -252,6 +271,7 @@ class AsyncStorage:
     async def delete(self, bucket: str, key: str) -> None:
         """Remove the object from every side in use; an absent object is not an error."""
         logical = self._logical(bucket)
+        self._on_primary.pop((logical, key), None)
         await self._attempt(lambda: self.primary.store.delete(self.primary.bucket(logical), key), self.retry)
         side = self.secondary
         if side is None:
@@ -275,11 +295,21 @@ class AsyncStorage:
         """The side to read from: the primary, or the secondary where only it has the object.
 
         The secondary is only asked when the primary lacks the object, and its failure then is
-        not the application's: the primary's answer stands."""
+        not the application's: the primary's answer stands.  An object known to be on the primary
+        (written through this client, or found there before) is not looked for again."""
         side = self.secondary
-        if side is None or await self._has(self.primary, logical, key):
+        if side is None or (logical, key) in self._on_primary:
+            return self.primary
+        if await self._has(self.primary, logical, key):
+            self._known(logical, key)
             return self.primary
         return side if await self._secondary_has(side, logical, key) else self.primary
+
+    def _known(self, logical: str, key: str) -> None:
+        self._on_primary[(logical, key)] = None
+        self._on_primary.move_to_end((logical, key))
+        if len(self._on_primary) > KNOWN_KEPT:
+            self._on_primary.popitem(last=False)
 
     @staticmethod
     async def _has(side: StorageSide, logical: str, key: str) -> bool:

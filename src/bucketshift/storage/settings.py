@@ -21,6 +21,7 @@ from pydantic import SecretStr
 from bucketshift.config import Plan, S3Endpoint, SupabaseEndpoint, load_plan
 from bucketshift.errors import ConfigError
 from bucketshift.stores.supabase_keys import not_a_service_key
+from bucketshift.urls import storage_base
 
 __all__ = ["BACKENDS", "DEFAULT_BUCKETS", "Backend", "Side", "StorageSettings", "bucket_variable"]
 
@@ -48,8 +49,8 @@ class StorageSettings:
     """What `AsyncStorage` needs: the backend, and each side's address and buckets.
 
     `buckets` maps each logical bucket to its S3 bucket; `private` holds the logical buckets read
-    only through signed URLs; `where` names the variable (or plan field) each S3 bucket came from,
-    for error messages.
+    only through signed URLs; `where` names the variable (or plan field) each S3 bucket came from and
+    `buckets_from` what lists the logical buckets (their Supabase names), for error messages.
     """
 
     backend: Backend
@@ -63,6 +64,7 @@ class StorageSettings:
     supabase_key: SecretStr | None = field(default=None, repr=False)
     private_url_style: Literal["s3-uri", "key"] = "s3-uri"
     where: Mapping[str, str] = field(default_factory=dict)
+    buckets_from: str = "STORAGE_BUCKETS"
 
     @property
     def sides(self) -> tuple[Side, ...]:
@@ -178,7 +180,8 @@ class StorageSettings:
             supabase_url=source.url.rstrip("/") if source else None,
             supabase_key=source.key if source and secrets and backend != "s3" else None,
             private_url_style=plan.database.private_url_style if plan.database else "s3-uri",
-            where={m.source: f"{where}: buckets destination {m.destination!r}" for m in plan.buckets},
+            where={m.source: f"the destination of bucket {m.source!r} in {where}" for m in plan.buckets},
+            buckets_from=f"the [[buckets]] sources in {where}",
         )
 
     def to_env(self) -> dict[str, str]:
@@ -222,12 +225,19 @@ def _s3_from_env(env: Mapping[str, str], needed: bool) -> dict[str, str | None]:
 def _supabase_from_env(env: Mapping[str, str], needed: bool) -> dict[str, object]:
     url = env.get("SUPABASE_URL", "").strip()
     key = env.get("SUPABASE_SERVICE_ROLE_KEY", "").strip()
+    if needed and not url:
+        raise ConfigError("SUPABASE_URL is not set; set it to the project URL (https://<ref>.supabase.co)")
+    if url:
+        try:
+            if not re.fullmatch(r"https?://[^/\s]+/?", url):
+                raise ValueError(url)
+            storage_base(url)
+        except ValueError:
+            raise ConfigError(
+                "SUPABASE_URL is not a Supabase project URL; set it to the project URL (https://<ref>.supabase.co)"
+            ) from None
     if not needed:
         return {"supabase_url": url.rstrip("/") or None, "supabase_key": None}
-    if not url:
-        raise ConfigError("SUPABASE_URL is not set; set it to the project URL (https://<ref>.supabase.co)")
-    if not re.match(r"^https?://[^/\s]+", url):
-        raise ConfigError("SUPABASE_URL is not an http(s) URL; set it to the project URL (https://<ref>.supabase.co)")
     if not key:
         raise ConfigError("SUPABASE_SERVICE_ROLE_KEY is not set; set it to the project's service role key")
     _require_service_key(SecretStr(key), "SUPABASE_SERVICE_ROLE_KEY")

@@ -29,6 +29,7 @@ class StorageSide(ABC):
     """One backend of the application's storage."""
 
     name: ClassVar[Side]
+    label: ClassVar[str]
 
     def __init__(self, settings: StorageSettings, store: ObjectStore) -> None:
         self.settings = settings
@@ -61,6 +62,7 @@ class StorageSide(ABC):
 
 class S3Side(StorageSide):
     name = "s3"
+    label = "S3"
 
     def __init__(self, settings: StorageSettings, store: ObjectStore) -> None:
         super().__init__(settings, store)
@@ -83,6 +85,7 @@ class S3Side(StorageSide):
 
 class SupabaseSide(StorageSide):
     name = "supabase"
+    label = "Supabase"
 
     def __init__(self, settings: StorageSettings, store: ObjectStore) -> None:
         super().__init__(settings, store)
@@ -92,7 +95,7 @@ class SupabaseSide(StorageSide):
         return logical
 
     def where(self, logical: str) -> str:
-        return f"the Supabase bucket {logical!r} (SUPABASE_URL)"
+        return self.settings.buckets_from
 
     def stored_value(self, logical: str, key: str) -> str:
         form = "authenticated" if self.private(logical) else "public"

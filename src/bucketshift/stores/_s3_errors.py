@@ -51,6 +51,11 @@ NO_CREDENTIALS = (
 _STATUS = re.compile(r"status code: (\d{3})")
 _CODE = re.compile(r"<Code>\s*([^<\s]+)\s*</Code>")
 
+_ENDPOINT = "endpoint_url in the plan file (AWS_ENDPOINT_URL_S3 for bucketshift.storage)"
+_REGION = "region in the plan file (AWS_REGION for bucketshift.storage)"
+"""Where the setting at fault is written: the plan file for the command line, the environment for the
+application's client; an error message names both, as the store does not know which one built it."""
+
 
 class WrongRegion(StoreError):
     """The bucket lives in another region than the one the endpoint names (S3 answers 301)."""
@@ -94,7 +99,7 @@ _BY_CODE: dict[str, type[StoreError]] = {
 }
 
 _REASON: dict[type[StoreError], str] = {
-    WrongRegion: "the bucket is in another region; set region in the plan file to the bucket's region",
+    WrongRegion: f"the bucket is in another region; set {_REGION} to the bucket's region",
     BucketNotFound: "the bucket does not exist",
     NotFound: "it does not exist",
     BucketNotEmpty: "the bucket still holds objects",
@@ -205,15 +210,15 @@ def unreachable(
     aws = host is None or host.split(":")[0].endswith(".amazonaws.com")
     where = f" {host}" if host else ""
     if aws:
-        fix = "check the network and region in the plan file"
+        fix = f"check the network and {_REGION}"
     elif words == "connection refused":
-        fix = "check endpoint_url in the plan file and that the server is up"
+        fix = f"check {_ENDPOINT} and that the server is up"
     elif words == "TLS failed":
-        fix = "check endpoint_url in the plan file (http:// or https://)"
+        fix = f"check {_ENDPOINT}: http:// or https://"
     elif in_plan:
-        fix = "check endpoint_url in the plan file"
+        fix = f"check {_ENDPOINT}"
     else:
-        fix = "try again later, or check endpoint_url in the plan file"
+        fix = f"try again later, or check {_ENDPOINT}"
     message = f"cannot reach the S3 endpoint{where} to {action} {_subject(bucket, key)}: {words}; {fix}"
     if in_plan:
         return ConfigError(message)

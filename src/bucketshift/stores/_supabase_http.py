@@ -54,7 +54,7 @@ def url(text: str) -> URL:
         parts = urlsplit(text)
         raise ConfigError(
             f"the supabase url {parts.scheme}://{parts.hostname or ''} has a port out of range (1-65535); "
-            "fix url in the plan file"
+            "fix url in the plan file (SUPABASE_URL for bucketshift.storage)"
         ) from None
     return made
 
@@ -126,7 +126,7 @@ def raise_for(status_code: int, body: bytes, reason: str, *, bucket: str | None,
     raise StoreError(text, bucket=bucket, key=key)
 
 
-_CHECK_URL = "check the supabase url in the plan file"
+_CHECK_URL = "check the supabase url in the plan file (SUPABASE_URL for bucketshift.storage)"
 
 
 def _failure(exc: BaseException) -> tuple[str, str, bool]:
@@ -137,11 +137,11 @@ def _failure(exc: BaseException) -> tuple[str, str, bool]:
     if isinstance(exc, aiohttp.ClientSSLError) or isinstance(os_error, ssl.SSLError):
         plain = "WRONG_VERSION_NUMBER" in str(os_error) or "record layer" in str(os_error)
         what = "TLS failed (the server does not speak https)" if plain else "TLS failed"
-        return what, f"{_CHECK_URL} (http:// or https://)", False
+        return what, f"{_CHECK_URL}: http:// or https://", False
     if isinstance(exc, aiohttp.ClientConnectorDNSError) or isinstance(os_error, socket.gaierror):
         if getattr(os_error, "errno", None) == socket.EAI_AGAIN:
             return "its name could not be resolved for now", f"check the network's DNS, or {_CHECK_URL}", True
-        return "its host name does not resolve", f"{_CHECK_URL} (the host name)", False
+        return "its host name does not resolve", f"{_CHECK_URL}: the host name", False
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return "the connection timed out", f"{_CHECK_URL} and that the server is up", True
     if isinstance(exc, asyncio.TimeoutError):

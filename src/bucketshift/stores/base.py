@@ -31,6 +31,7 @@ __all__ = [
     "SOURCE_SIZE_METADATA",
     "Body",
     "BucketInfo",
+    "CheckedBody",
     "DatabaseListing",
     "Digests",
     "ListPage",
@@ -225,6 +226,44 @@ async def aiter_body(body: Body, chunk_size: int = 1 << 20) -> AsyncIterator[byt
     async for chunk in body:
         if chunk:
             yield bytes(chunk)
+
+
+class CheckedBody:
+    """The caller's body as chunks, checked against the announced size.
+
+    It remembers the caller's own failure, so that one is re-raised as it is and never
+    mistaken for a store error; a body longer or shorter than the announced size fails
+    before the write completes, so a truncated source never becomes an object.
+    """
+
+    def __init__(self, body: Body, size: int | None, bucket: str, key: str) -> None:
+        self.seen = 0
+        self.error: BaseException | None = None
+        self._body = body
+        self._size = size
+        self._bucket = bucket
+        self._key = key
+
+    def _wrong_size(self, seen: str) -> TransientError:
+        return TransientError(
+            f"write object {self._key!r} in bucket {self._bucket}: the body has {seen} bytes, "
+            f"{self._size} were announced",
+            bucket=self._bucket,
+            key=self._key,
+        )
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in aiter_body(self._body):
+                self.seen += len(chunk)
+                if self._size is not None and self.seen > self._size:
+                    raise self._wrong_size(f"more than {self._size}")
+                yield chunk
+            if self._size is not None and self.seen != self._size:
+                raise self._wrong_size(str(self.seen))
+        except BaseException as exc:
+            self.error = exc
+            raise
 
 
 class Digests:

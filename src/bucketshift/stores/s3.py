@@ -35,7 +35,6 @@ from bucketshift.errors import (
     NotFound,
     PreconditionFailed,
     StoreError,
-    TransientError,
     UsageError,
 )
 from bucketshift.stores import _s3_fallback as fallback
@@ -55,6 +54,7 @@ from bucketshift.stores.base import (
     SHA256_METADATA,
     Body,
     BucketInfo,
+    CheckedBody,
     Digests,
     ListPage,
     ObjectInfo,
@@ -62,7 +62,6 @@ from bucketshift.stores.base import (
     ObjectStore,
     SourceVersion,
     UploadedPart,
-    aiter_body,
     strip_etag,
 )
 from bucketshift.stores.multipart import write_in_parts
@@ -79,44 +78,6 @@ _READ_CHUNK = MiB
 _CREDENTIAL_TTL = timedelta(minutes=5)
 
 """Shorter than botocore's 10-minute mandatory refresh window, so handed-out keys never expire."""
-
-
-class _Source:
-    """The caller's body as chunks, checked against the announced size.
-
-    It remembers the caller's own failure, so that one is re-raised as it is and never
-    mistaken for a store error; a body longer or shorter than the announced size fails
-    before the write completes, so a truncated source never becomes an object.
-    """
-
-    def __init__(self, body: Body, size: int | None, bucket: str, key: str) -> None:
-        self.seen = 0
-        self.error: BaseException | None = None
-        self._body = body
-        self._size = size
-        self._bucket = bucket
-        self._key = key
-
-    def _wrong_size(self, seen: str) -> TransientError:
-        return TransientError(
-            f"write object {self._key!r} in bucket {self._bucket}: the body has {seen} bytes, "
-            f"{self._size} were announced",
-            bucket=self._bucket,
-            key=self._key,
-        )
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in aiter_body(self._body):
-                self.seen += len(chunk)
-                if self._size is not None and self.seen > self._size:
-                    raise self._wrong_size(f"more than {self._size}")
-                yield chunk
-            if self._size is not None and self.seen != self._size:
-                raise self._wrong_size(str(self.seen))
-        except BaseException as exc:
-            self.error = exc
-            raise
 
 
 class _ChecksumsRefused(Exception):
@@ -203,6 +164,7 @@ class S3Store(ObjectStore):
         self._client.meta.events.register("after-call.s3", fill_error_code, unique_id="bucketshift-error-code")
         self._stores: dict[str, ObstoreS3] = {}
         self._credentials: Any = None
+        self._building = asyncio.Lock()
         self._known_buckets: set[str] = set()
 
     # construction -------------------------------------------------------------------------
@@ -251,28 +213,35 @@ class S3Store(ObjectStore):
         return Boto3CredentialProvider(self._session, ttl=_CREDENTIAL_TTL)
 
     async def _store(self, bucket: str) -> ObstoreS3:
+        """The bucket's obstore client, built once: concurrent first requests wait for the one being
+        built instead of each building (and dropping) its own client and connection pool."""
         store = self._stores.get(bucket)
-        if store is None:
-            base, virtual = self._base_url(bucket)
-            store = ObstoreS3(
-                bucket,
-                endpoint=base,
-                region=self.region,
-                virtual_hosted_style_request=virtual,
-                disable_bulk_delete=True,
-                credential_provider=await self._provider(),
-                client_options={
-                    "allow_http": base.startswith("http://"),
-                    # A whole request, a large GET's stream included: one that outlives it is
-                    # resumed where it stopped (engine/reading.py), like any broken read.
-                    "timeout": timedelta(seconds=self.request_timeout),
-                    "connect_timeout": timedelta(seconds=self.connect_timeout),
-                    "pool_max_idle_per_host": str(self.max_connections),
-                },
-                retry_config={"max_retries": 0},
-                **({"checksum_algorithm": "SHA256"} if self.checksums else {}),
-            )
-            self._stores[bucket] = store
+        if store is not None:
+            return store
+        async with self._building:
+            return self._stores.get(bucket) or await self._new_store(bucket)
+
+    async def _new_store(self, bucket: str) -> ObstoreS3:
+        base, virtual = self._base_url(bucket)
+        store = ObstoreS3(
+            bucket,
+            endpoint=base,
+            region=self.region,
+            virtual_hosted_style_request=virtual,
+            disable_bulk_delete=True,
+            credential_provider=await self._provider(),
+            client_options={
+                "allow_http": base.startswith("http://"),
+                # A whole request, a large GET's stream included: one that outlives it is
+                # resumed where it stopped (engine/reading.py), like any broken read.
+                "timeout": timedelta(seconds=self.request_timeout),
+                "connect_timeout": timedelta(seconds=self.connect_timeout),
+                "pool_max_idle_per_host": str(self.max_connections),
+            },
+            retry_config={"max_retries": 0},
+            **({"checksum_algorithm": "SHA256"} if self.checksums else {}),
+        )
+        self._stores[bucket] = store
         return store
 
     async def aclose(self) -> None:
@@ -486,7 +455,7 @@ class S3Store(ObjectStore):
             "content_language": content_language,
         }
         content_type = content_type or DEFAULT_CONTENT_TYPE
-        source = _Source(body, size, bucket, key)
+        source = CheckedBody(body, size, bucket, key)
         chunks = source.chunks()
         digests = Digests()
         buffered: list[bytes] = []

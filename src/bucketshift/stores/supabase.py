@@ -34,13 +34,13 @@ from bucketshift.stores.base import (
     RESERVED_METADATA,
     Body,
     BucketInfo,
+    CheckedBody,
     Digests,
     ListPage,
     ObjectInfo,
     ObjectReader,
     ObjectStore,
     SourceVersion,
-    aiter_body,
     short_body,
     split_reserved,
     strip_etag,
@@ -405,12 +405,21 @@ class SupabaseStore(ObjectStore):
             headers["Content-Length"] = str(size)
         path = f"/object/{quote(bucket, safe='')}/{_path(key)}"
 
+        checked = CheckedBody(body, size, bucket, key)
+
         async def hashed() -> AsyncIterator[bytes]:
-            async for chunk in aiter_body(body):
+            async for chunk in checked.chunks():
                 digests.update(chunk)
                 yield chunk
 
-        await self._request("POST", path, bucket=bucket, key=key, headers=headers, data=hashed())
+        try:
+            await self._request("POST", path, bucket=bucket, key=key, headers=headers, data=hashed())
+        except Exception:
+            if checked.error is not None:
+                # The body itself failed (the caller's stream, a source cut short, a size it did not
+                # keep to): that, not the network, is the cause, and the request was abandoned.
+                raise checked.error from None
+            raise
         return ObjectInfo(
             key=key,
             size=digests.size,
