@@ -28,9 +28,19 @@ from pathlib import Path
 
 from bucketshift.errors import ConfigError
 
-__all__ = ["FLUSH_ROWS", "FLUSH_SECONDS", "KEPT", "SCHEMA_VERSION", "Manifest", "ObjectRecord", "State"]
+__all__ = [
+    "FLUSH_ROWS",
+    "FLUSH_SECONDS",
+    "KEPT",
+    "SCHEMA_VERSION",
+    "Manifest",
+    "ObjectRecord",
+    "State",
+    "StepRecord",
+    "StepState",
+]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 FLUSH_ROWS = 256
 FLUSH_SECONDS = 0.5
 KEPT = "kept-destination"
@@ -82,6 +92,15 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at TEXT,
     summary TEXT
 );
+CREATE TABLE IF NOT EXISTS steps (
+    phase TEXT NOT NULL,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('started', 'done', 'failed')),
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    detail TEXT,
+    PRIMARY KEY (phase, name)
+) WITHOUT ROWID;
 """
     + _OBJECTS
 )
@@ -97,6 +116,26 @@ DROP INDEX IF EXISTS objects_state;
 INSERT INTO objects ({_V1_COLUMNS}, dest_size) SELECT {_V1_COLUMNS}, size FROM objects_v1;
 DROP TABLE objects_v1;
 """  # noqa: S608 - built from this module's constants
+
+
+class StepState(StrEnum):
+    STARTED = "started"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """One step of a phase (`migrate`, `rollback`): a rerun skips the steps that are `done` and
+    resumes the one that was `started` (killed) or `failed`.  `detail` is the step's own summary
+    (JSON text) when done, or the error when failed."""
+
+    phase: str
+    name: str
+    state: StepState
+    started_at: str
+    finished_at: str | None
+    detail: str | None
 
 
 def _now() -> str:
@@ -219,7 +258,7 @@ class Manifest:
                 else f"manifest {self.path} has schema version {version}, older than this bucketshift's "
                 f"({SCHEMA_VERSION}); run `bucketshift copy --dry-run` once to upgrade it"
             )
-        if tables - {"schema_info", "objects", "runs", "sqlite_sequence"}:
+        if tables - {"schema_info", "objects", "runs", "steps", "sqlite_sequence"}:
             raise ConfigError(f"{self.path} is not a bucketshift manifest; pass --state with another path")
         script = "BEGIN;\n" + (_UPGRADE_FROM_V1 if version == 1 else "") + _SCHEMA
         script += f"DELETE FROM schema_info;\nINSERT INTO schema_info (version) VALUES ({SCHEMA_VERSION});\nCOMMIT;"  # noqa: S608
@@ -487,6 +526,51 @@ class Manifest:
         with self._lock:
             self._pending.extend((statement, (now, reason[:2000], mapping, key)) for key, reason in found)
             self._flush_locked()
+
+    # steps of a phase ---------------------------------------------------------------------
+
+    def steps(self, phase: str) -> dict[str, StepRecord]:
+        """The phase's steps as last recorded, by name."""
+        self.flush()
+        rows = self._db.execute(
+            "SELECT phase, name, state, started_at, finished_at, detail FROM steps WHERE phase = ?", (phase,)
+        )
+        return {
+            str(name): StepRecord(
+                str(ph), str(name), StepState(str(state)), str(started), _text(finished), _text(detail)
+            )
+            for ph, name, state, started, finished, detail in rows
+        }
+
+    def start_step(self, phase: str, name: str) -> None:
+        """Recorded and committed at once: a step killed from here on is found `started`."""
+        self._step_now(
+            "INSERT INTO steps (phase, name, state, started_at) VALUES (?, ?, 'started', ?) "
+            "ON CONFLICT (phase, name) DO UPDATE SET state = 'started', started_at = excluded.started_at, "
+            "finished_at = NULL, detail = NULL",
+            (phase, name, _now()),
+        )
+
+    def finish_step(self, phase: str, name: str, detail: str | None = None) -> None:
+        self._step_now(
+            "UPDATE steps SET state = 'done', finished_at = ?, detail = ? WHERE phase = ? AND name = ?",
+            (_now(), detail, phase, name),
+        )
+
+    def fail_step(self, phase: str, name: str, error: str) -> None:
+        self._step_now(
+            "UPDATE steps SET state = 'failed', finished_at = ?, detail = ? WHERE phase = ? AND name = ?",
+            (_now(), error, phase, name),
+        )
+
+    def clear_steps(self, phase: str) -> None:
+        """Forget a phase's steps, so the next run does every one again (a new phase after a rollback)."""
+        self._step_now("DELETE FROM steps WHERE phase = ?", (phase,))
+
+    def _step_now(self, sql: str, params: tuple[object, ...]) -> None:
+        with self._lock:
+            self._flush_locked()
+            self._db.execute(sql, params)
 
     # runs ---------------------------------------------------------------------------------
 
