@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from bucketshift.cli.pace import Pace
 from bucketshift.cli.render import size
 
 
@@ -28,6 +29,10 @@ class Row:
     note: str = ""
     unit: str = "objects"
     """What `done` counts; rows of other units than objects carry no bytes, and their rate is of `done`."""
+
+    @property
+    def complete(self) -> bool:
+        return self.total is not None and self.done >= self.total
 
     @property
     def counts_bytes(self) -> bool:
@@ -80,7 +85,7 @@ async def _rich(console: Console, rows: Callable[[], list[Row]]) -> AsyncIterato
         transient=False,
     )
     ids: dict[str, int] = {}
-    last: dict[str, tuple[float, int, float]] = {}
+    paces: dict[str, Pace] = {}
 
     def refresh() -> None:
         now = time.monotonic()
@@ -89,11 +94,10 @@ async def _rich(console: Console, rows: Callable[[], list[Row]]) -> AsyncIterato
                 ids[row.label] = progress.add_task(
                     row.label, total=None, total_text="?", bytes="", rate="", failures=""
                 )
-                last[row.label] = (now, row.measure(), 0.0)
-            at, seen, rate = last[row.label]
-            if now - at >= 1.0:
-                rate = (row.measure() - seen) / (now - at)
-                last[row.label] = (now, row.measure(), rate)
+                paces[row.label] = Pace()
+            pace = paces[row.label]
+            pace.sample(now, row.measure(), complete=row.complete)
+            rate = pace.rate(now)
             progress.update(
                 ids[row.label],
                 completed=row.done,
@@ -120,16 +124,32 @@ async def _rich(console: Console, rows: Callable[[], list[Row]]) -> AsyncIterato
 
 @asynccontextmanager
 async def _plain(console: Console, rows: Callable[[], list[Row]], every: float) -> AsyncIterator[None]:
-    started = time.monotonic()
+    paces: dict[str, Pace] = {}
+
+    def sample() -> list[tuple[Row, Pace]]:
+        now = time.monotonic()
+        seen = []
+        for row in rows():
+            pace = paces.setdefault(row.label, Pace())
+            pace.sample(now, row.measure(), complete=row.complete)
+            seen.append((row, pace))
+        return seen
+
+    reported = False
 
     def report() -> None:
-        elapsed = max(time.monotonic() - started, 1e-6)
-        for row in rows():
-            console.print(_line(row, row.measure() / elapsed), markup=False, highlight=False)
+        nonlocal reported
+        reported = True
+        now = time.monotonic()
+        for row, pace in sample():
+            console.print(_line(row, pace.rate(now)), markup=False, highlight=False)
 
     async def tick() -> None:
+        sample()
         while True:
-            await asyncio.sleep(every)
+            for _ in range(max(1, round(every / 0.5))):
+                await asyncio.sleep(min(every, 0.5))
+                sample()
             report()
 
     task = asyncio.create_task(tick())
@@ -137,3 +157,5 @@ async def _plain(console: Console, rows: Callable[[], list[Row]], every: float) 
         yield
     finally:
         task.cancel()
+        if reported:
+            report()  # the last word on long work: where each row ended, at its own average rate
