@@ -16,10 +16,12 @@ RANK = {
     "urls": 1,
     "postgres_errors": 1,
     "retry": 1,
+    "prices": 2,  # list prices, with the plan's [prices] over them
     "storage": 3,  # beside engine and provision: neither imports the other
     "database": 2,
     "provision": 3,  # above stores (it reads and writes buckets through them), beside engine
     "engine": 3,
+    "report": 3.5,  # above engine and provision (reads the manifest, takes postures), below operations
     "operations": 4,
     "cli": 5,
 }
