@@ -36,6 +36,7 @@ __all__ = [
     "Endpoint",
     "LocalEndpoint",
     "Plan",
+    "PricesConfig",
     "S3Endpoint",
     "SupabaseEndpoint",
     "TransferConfig",
@@ -302,6 +303,20 @@ class TransferConfig(_Model):
         return self
 
 
+class PricesConfig(_Model):
+    """`[prices]`: what the estimate charges; a field left out is the destination region's list price."""
+
+    source_egress_per_gb: float | None = Field(default=None, ge=0)
+    put_per_1000: float | None = Field(default=None, ge=0)
+    """S3 PUT, COPY, POST and LIST requests, per 1,000."""
+    get_per_1000: float | None = Field(default=None, ge=0)
+    """S3 GET and HEAD requests, per 1,000."""
+    storage_per_gb_month: float | None = Field(default=None, ge=0)
+    currency: str = Field(default="USD", min_length=1, max_length=8)
+    date: str | None = None
+    """When these prices were taken (shown beside the estimate)."""
+
+
 class Plan(_Model):
     """The whole plan file."""
 
@@ -310,6 +325,7 @@ class Plan(_Model):
     buckets: list[BucketMapping] = Field(min_length=1)
     database: DatabaseConfig | None = None
     transfer: TransferConfig = Field(default_factory=TransferConfig)
+    prices: PricesConfig | None = None
     path: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

@@ -11,10 +11,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
+from bucketshift import eventloop
 from bucketshift.cli import render
+from bucketshift.cli.render_estimate import estimate_json, estimate_table
 from bucketshift.config import load_plan
-from bucketshift.errors import EXIT_FAILURES, UsageError
+from bucketshift.errors import EXIT_FAILURES, BucketshiftError, UsageError
+from bucketshift.operations.estimate import estimate
 from bucketshift.operations.provision import ProvisionResult, plan, posture, provision
 from bucketshift.provision.iam import read_key_file
 
@@ -40,10 +44,34 @@ def plan_command(
     iam_user: IamUserOption = None,
     allow_wildcard_writes: WildcardOption = False,
     json_output: JsonOption = False,
+    with_estimate: Annotated[
+        bool,
+        typer.Option(
+            "--estimate/--no-estimate",
+            help="Also list the source and estimate the copy's requests, cost and time (a short probe of both sides).",
+        ),
+    ] = True,
 ) -> None:
-    """Show what provision would change at the destination: create, change (old -> new) or in place."""
-    planned = plan(load_plan(config), iam_user=iam_user, allow_wildcard_writes=allow_wildcard_writes)
-    render.emit_json(render.provision_plan_json(planned)) if json_output else render.provision_plan(planned)
+    """Show what provision would change at the destination, and what the copy would cost and take."""
+    loaded = load_plan(config)
+    planned = plan(loaded, iam_user=iam_user, allow_wildcard_writes=allow_wildcard_writes)
+    estimated, missing = None, None
+    if with_estimate:
+        try:
+            estimated = eventloop.run(estimate(loaded))
+        except BucketshiftError as exc:  # the provisioning plan stands on its own; say why there is no estimate
+            missing = f"no estimate: {exc.message}"
+    if json_output:
+        document = render.provision_plan_json(planned)
+        if with_estimate:
+            document["estimate"] = estimate_json(estimated) if estimated is not None else {"error": missing}
+        render.emit_json(document)
+        return
+    render.provision_plan(planned)
+    if estimated is not None:
+        estimate_table(estimated)
+    elif missing is not None:
+        render.err.print(Text.assemble(("note:", "yellow"), " ", missing))
 
 
 def _confirm(pending: int) -> bool:
