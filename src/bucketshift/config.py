@@ -290,8 +290,13 @@ class TransferConfig(_Model):
     """Seconds without a byte of an answer before the request is abandoned (and resumed)."""
     request_timeout: float = Field(default=600.0, gt=0, le=24 * 3600)
     """Seconds for one whole single-part request (a small object's PUT, a HEAD)."""
+    supabase_resumable_above: int = Field(default=6 * MiB, ge=0)
+    """Writing to Supabase (a rollback): bodies larger than this go through its resumable (TUS) upload,
+    in 6 MiB chunks, since its standard upload cannot take a multi-GB video; 0 turns that off."""
 
-    _sizes = field_validator("multipart_threshold", "part_size", "memory_budget", mode="before")(_size)
+    _sizes = field_validator(
+        "multipart_threshold", "part_size", "memory_budget", "supabase_resumable_above", mode="before"
+    )(_size)
 
     @model_validator(mode="after")
     def _budget_holds_a_part(self) -> TransferConfig:

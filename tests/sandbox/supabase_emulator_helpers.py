@@ -27,6 +27,8 @@ DEFAULT_SETTINGS = {
     "etag_style": "md5",
     "list_v2": True,
     "file_size_limit": DEFAULT_FILE_SIZE_LIMIT,
+    "standard_upload_limit": None,
+    "resumable": True,
 }
 
 

@@ -185,6 +185,8 @@ def test_settings_round_trip_and_validation(admin: httpx.Client) -> None:
         "etag_style",
         "list_v2",
         "file_size_limit",
+        "standard_upload_limit",
+        "resumable",
     }
     changed = admin.put("/settings", json={"latency_ms": 5, "faults": ["reset", "500"], "fault_seed": 9}).json()
     assert changed["latency_ms"] == 5
@@ -251,6 +253,8 @@ def test_command_line_flags(tmp_path: Path) -> None:
             "etag_style": "md5",
             "list_v2": False,
             "file_size_limit": 4096,
+            "standard_upload_limit": None,
+            "resumable": True,
         }
         httpx.put(f"{url}/_emulator/settings", json={"fault_rate": 0})
         storage = f"{url}/storage/v1"

@@ -157,12 +157,18 @@ class EmulatorServer:
 
 @contextlib.contextmanager
 def run_emulator(
-    data_dir: Path | None = None, *, extra_args: list[str] | None = None, catalog_dsn: str | None = None
+    data_dir: Path | None = None,
+    *,
+    extra_args: list[str] | None = None,
+    catalog_dsn: str | None = None,
+    standard_upload_limit: int | None = None,
 ) -> Iterator[EmulatorServer]:
     """The emulator as a child process, as a user would run it.
 
     With `catalog_dsn` its rows live in that PostgreSQL database's `storage` schema
-    (`--catalog-dsn`), where bucketshift can read `storage.objects` directly.
+    (`--catalog-dsn`), where bucketshift can read `storage.objects` directly.  With
+    `standard_upload_limit` a standard upload above that many bytes answers 413 (resumable
+    uploads still go to the server-wide limit); `settings(standard_upload_limit=...)` changes it live.
     """
     from bucketshift_sandbox.supabase import keys
 
@@ -171,6 +177,7 @@ def run_emulator(
     port = free_port()
     args = ["bucketshift_sandbox.supabase", "--host", LOOPBACK, "--port", str(port), "--data", str(data)]
     args += ["--catalog-dsn", catalog_dsn] if catalog_dsn is not None else []
+    args += ["--standard-upload-limit", str(standard_upload_limit)] if standard_upload_limit is not None else []
     args += extra_args or []
     with _child(args, port, data / "emulator.log", "Supabase Storage emulator") as proc:
         server = EmulatorServer(

@@ -8,16 +8,24 @@ import time
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import click
 import typer
 from rich.text import Text
+from typer.core import TyperGroup
 
 from bucketshift import __version__, eventloop, heap
 from bucketshift.cli import render
 from bucketshift.cli.app_commands import register as register_app_env
+from bucketshift.cli.estimate_commands import register as register_estimate
+from bucketshift.cli.init_commands import register as register_init
+from bucketshift.cli.migrate_commands import register as register_migrate
 from bucketshift.cli.progress import Row, live
 from bucketshift.cli.provision_commands import register, run_posture
+from bucketshift.cli.report_commands import ReportOption, report_verify
 from bucketshift.cli.rewrite_commands import register as register_rewrite
 from bucketshift.cli.rewrite_commands import run_with_progress
+from bucketshift.cli.rollback_commands import register as register_rollback
+from bucketshift.cli.status_commands import register as register_status
 from bucketshift.config import Plan, load_plan
 from bucketshift.engine.diff import ConflictPolicy
 from bucketshift.engine.pacing import parse_rate
@@ -31,7 +39,21 @@ from bucketshift.operations.reconcile import reconcile_plan
 from bucketshift.operations.rewrite import RewriteRequest, RewriteRun
 from bucketshift.operations.verify import VerifyRequest, VerifyRun
 
+PHASE_ORDER = (
+    "init", "check", "ls", "plan", "estimate", "provision", "copy", "sync", "verify", "reconcile", "rewrite-urls",
+    "migrate", "status", "rollback", "app-env", "demo",
+)  # fmt: skip
+"""The verbs as the help lists them: in the order a migration uses them, not the order they were written."""
+
+
+class _InPhaseOrder(TyperGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        known = {name: i for i, name in enumerate(PHASE_ORDER)}
+        return sorted(super().list_commands(ctx), key=lambda name: known.get(name, len(known)))
+
+
 app = typer.Typer(
+    cls=_InPhaseOrder,
     name="bucketshift",
     help="Move an application's object storage from Supabase Storage to S3 (and back).",
     no_args_is_help=True,
@@ -44,6 +66,11 @@ app = typer.Typer(
 register(app)
 register_rewrite(app)
 register_app_env(app)
+register_estimate(app)
+register_init(app)
+register_migrate(app)
+register_status(app)
+register_rollback(app)
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="The plan file.", envvar="BUCKETSHIFT_CONFIG", show_default=True)
@@ -268,6 +295,7 @@ def verify(
     list_from_api: ListFromApiOption = False,
     json_output: JsonOption = False,
     posture: Annotated[bool, typer.Option("--posture", help="Instead: check each bucket's exposure.")] = False,
+    report: ReportOption = None,
 ) -> None:
     """Check every source object is at the destination with the same size and sha256; exit 1 if not."""
     if posture:
@@ -276,6 +304,8 @@ def verify(
                             buckets=bucket, list_from=_list_from(list_from_db, list_from_api))  # fmt: skip
     work = VerifyRun(load_plan(config), request)
     _run_verify(work, json_output=json_output)
+    if report is not None:
+        report_verify(work, report)
     if not work.ok:
         raise typer.Exit(EXIT_FAILURES)
 

@@ -19,7 +19,16 @@ import aiohttp
 from pydantic import SecretStr
 
 from bucketshift.config import SupabaseEndpoint, TransferConfig
-from bucketshift.errors import BucketNotFound, ConfigError, NotFound, PreconditionFailed, StoreError, TransientError
+from bucketshift.errors import (
+    BucketNotFound,
+    ConfigError,
+    NotFound,
+    PreconditionFailed,
+    StoreError,
+    TooLarge,
+    TransientError,
+)
+from bucketshift.retry import RetryPolicy
 from bucketshift.stores._supabase_http import (
     NETWORK_ERRORS,
     Reply,
@@ -30,6 +39,14 @@ from bucketshift.stores._supabase_http import (
     url,
 )
 from bucketshift.stores._supabase_rows import info_from_metadata, parse_time, user_metadata
+from bucketshift.stores._supabase_tus import (
+    TUS_CHUNK,
+    ChunkReader,
+    ResumableNotServed,
+    ResumableTarget,
+    tus_cache_seconds,
+    upload_resumable,
+)
 from bucketshift.stores.base import (
     RESERVED_METADATA,
     Body,
@@ -56,6 +73,8 @@ LEGACY_PAGE = 1000
 """Under the 1,500 cap of current servers, so a short page always means the folder ended."""
 V2_PAGE = 1000
 READ_CHUNK = 256 * 1024
+RESUMABLE_ABOVE = TUS_CHUNK
+"""Bodies larger than this go through the resumable (TUS) upload, as Supabase recommends above 6 MB."""
 """aiohttp buffers twice the chunk size a reader asks for on every open answer: a large
 object waiting for its upload holds that much, so chunks stay modest."""
 
@@ -83,6 +102,42 @@ def _ranged_size(content_range: str | None, status: int, offset: int, bucket: st
             key=key,
         )
     return int(total)
+
+
+async def _gather(chunks: AsyncIterator[bytes], limit: int) -> tuple[bytes, bool]:
+    """Read until more than `limit` bytes came or the body ended: the bytes, and whether it ended."""
+    pieces: list[bytes] = []
+    held = 0
+    async for chunk in chunks:
+        pieces.append(chunk)
+        held += len(chunk)
+        if held > limit:
+            return b"".join(pieces), False
+    return b"".join(pieces), True
+
+
+async def _prepend(head: bytes, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if head:
+        yield head
+    async for chunk in chunks:
+        yield chunk
+
+
+async def _no_more() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover - makes this an async generator
+
+
+def _too_large(target: ResumableTarget, size: int | None, why: str) -> TooLarge:
+    """A standard upload refused for its size that cannot go resumable: one sentence with the fix."""
+    amount = "the body" if size is None else f"{size} bytes"
+    return TooLarge(
+        f"write object {target.key!r} in bucket {target.bucket}: {amount} is above this Supabase project's "
+        f"standard-upload size limit (413 EntityTooLarge), and {why}; raise the project's standard upload "
+        "limit, or let bucketshift use the resumable upload",
+        bucket=target.bucket,
+        key=target.key,
+    )
 
 
 class _HttpReader(ObjectReader):
@@ -127,7 +182,12 @@ class SupabaseStore(ObjectStore):
         session: aiohttp.ClientSession | None = None,
         dsn: SecretStr | str | None = None,
         list_from: str = "api",
+        resumable_above: int | None = RESUMABLE_ABOVE,
+        resumable_retry: RetryPolicy | None = None,
     ) -> None:
+        """`resumable_above`: bodies larger than this many bytes, and any the standard upload refuses
+        as too large, go through the resumable upload (None: never; a refusal is then final).
+        `resumable_retry` is how often one chunk of it is sent again (from where the server got)."""
         secret = key.get_secret_value() if isinstance(key, SecretStr) else key
         self._dsn = dsn.get_secret_value() if isinstance(dsn, SecretStr) else dsn
         if list_from == "db" and not self._dsn:
@@ -146,6 +206,8 @@ class SupabaseStore(ObjectStore):
             "connect_timeout": connect_timeout,
         }
         self._auth = auth_headers(secret)
+        self.resumable_above = resumable_above
+        self.resumable_retry = resumable_retry or RetryPolicy(max_attempts=6, base_delay=0.2, max_delay=5.0)
 
     @property
     def catalog(self) -> StorageCatalog | None:
@@ -183,9 +245,15 @@ class SupabaseStore(ObjectStore):
         self, method: str, path: str, *, bucket: str | None = None, key: str | None = None, **kwargs: Any
     ) -> Reply:
         """One request; the reply whatever its status (the caller decides what a failure means)."""
+        return await self._send_to(self.api + path, method, bucket=bucket, key=key, **kwargs)
+
+    async def _send_to(
+        self, target: str, method: str, *, bucket: str | None = None, key: str | None = None, **kwargs: Any
+    ) -> Reply:
+        """`_send` to an absolute URL of this project (a resumable upload's own URL)."""
         headers = {**self._auth, **kwargs.pop("headers", {})}
         try:
-            async with self._http().request(method, url(self.api + path), headers=headers, **kwargs) as response:
+            async with self._http().request(method, url(target), headers=headers, **kwargs) as response:
                 body = await response.read()
                 return Reply(response.status, response.headers, body)
         except NETWORK_ERRORS as exc:
@@ -375,7 +443,8 @@ class SupabaseStore(ObjectStore):
         content_language: str | None = None,
         copied_from: SourceVersion | None = None,
     ) -> ObjectInfo:
-        """A standard upload.  Storage has no conditional write: `if_match` is a look just before it.
+        """A standard upload, or the resumable one (see `_write`).  Storage has no conditional write:
+        `if_match` is a look just before it.
 
         Content-Disposition, -Encoding and -Language have no place in Supabase Storage's object rows.
         """
@@ -392,19 +461,13 @@ class SupabaseStore(ObjectStore):
                     bucket=bucket,
                     key=key,
                 )
-        digests = Digests()
         content_type = content_type or "application/octet-stream"
-        headers = {"Content-Type": content_type, "x-upsert": "true" if overwrite or if_match else "false"}
-        if cache_control:
-            headers["Cache-Control"] = cache_control
         user = {k.lower(): v for k, v in (metadata or {}).items() if k.lower() not in RESERVED_METADATA}
         stored = {**user, **(copied_from.as_metadata() if copied_from else {})}
-        if stored:
-            headers["x-metadata"] = base64.b64encode(json.dumps(stored).encode()).decode()
-        if size is not None:
-            headers["Content-Length"] = str(size)
-        path = f"/object/{quote(bucket, safe='')}/{_path(key)}"
-
+        target = ResumableTarget(
+            bucket, key, content_type, tus_cache_seconds(cache_control)[1], stored, overwrite or if_match is not None
+        )
+        digests = Digests()
         checked = CheckedBody(body, size, bucket, key)
 
         async def hashed() -> AsyncIterator[bytes]:
@@ -412,8 +475,9 @@ class SupabaseStore(ObjectStore):
                 digests.update(chunk)
                 yield chunk
 
+        known = len(body) if size is None and isinstance(body, bytes) else size
         try:
-            await self._request("POST", path, bucket=bucket, key=key, headers=headers, data=hashed())
+            await self._write(target, cache_control, hashed(), known)
         except Exception:
             if checked.error is not None:
                 # The body itself failed (the caller's stream, a source cut short, a size it did not
@@ -429,6 +493,94 @@ class SupabaseStore(ObjectStore):
             sha256=digests.sha256(),
             crc64nvme=digests.crc64nvme(),
         )
+
+    async def _write(
+        self, target: ResumableTarget, cache_control: str | None, chunks: AsyncIterator[bytes], size: int | None
+    ) -> None:
+        """Choose the write path, in one place.
+
+        Resumable when the body is larger than `resumable_above` (known from `size`, or found by
+        reading that far); standard otherwise, from bytes in hand, so that a standard upload the
+        project refuses as too large can go again as a resumable one.  Standard and streamed when
+        the resumable path is off, or cannot keep the object's cache control, or is not served.
+        """
+        limit = self.resumable_above
+        keeps_cache, _ = tus_cache_seconds(cache_control)
+        if limit is None or not keeps_cache:
+            why = (
+                "resumable uploads are off for this store"
+                if limit is None
+                else f"its cache control {cache_control!r} cannot go through Supabase's resumable upload, "
+                "which keeps only max-age=<seconds>"
+            )
+            await self._standard(target, cache_control, chunks, size, why=why)
+            return
+        if size is not None and size > limit:
+            try:
+                await self._resumable(target, ChunkReader(chunks, TUS_CHUNK), size)
+            except ResumableNotServed as exc:
+                await self._standard(target, cache_control, chunks, size, why=exc.message)
+            return
+        head, ended = await _gather(chunks, limit)
+        if not ended:
+            try:
+                await self._resumable(target, ChunkReader(chunks, TUS_CHUNK, prefix=head), None)
+            except ResumableNotServed as exc:
+                await self._standard(target, cache_control, _prepend(head, chunks), None, why=exc.message)
+            return
+        try:
+            await self._standard(target, cache_control, head, None, why=None)
+        except TooLarge as refused:
+            if "user_metadata" in refused.message:
+                raise
+            try:
+                await self._resumable(target, ChunkReader(_no_more(), TUS_CHUNK, prefix=head), len(head))
+            except ResumableNotServed as exc:
+                raise _too_large(target, len(head), exc.message) from None
+
+    async def _standard(
+        self,
+        target: ResumableTarget,
+        cache_control: str | None,
+        data: bytes | AsyncIterator[bytes],
+        size: int | None,
+        *,
+        why: str | None,
+    ) -> None:
+        """`POST /object/{bucket}/{key}`; `why` (the resumable path cannot be taken) turns a 413 into
+        the sentence that says so; without it the 413 goes to the caller, who may go resumable."""
+        headers = {"Content-Type": target.content_type, "x-upsert": "true" if target.upsert else "false"}
+        if cache_control:
+            headers["Cache-Control"] = cache_control
+        if target.metadata:
+            headers["x-metadata"] = base64.b64encode(json.dumps(dict(target.metadata)).encode()).decode()
+        if size is not None and not isinstance(data, bytes):
+            headers["Content-Length"] = str(size)
+        path = f"/object/{quote(target.bucket, safe='')}/{_path(target.key)}"
+        try:
+            await self._request("POST", path, bucket=target.bucket, key=target.key, headers=headers, data=data)
+        except TooLarge as refused:
+            if why is None or "user_metadata" in refused.message:
+                raise
+            raise _too_large(target, size, why) from None
+
+    async def _resumable(self, target: ResumableTarget, reader: ChunkReader, size: int | None) -> None:
+        """The resumable upload; a 413 there is the file size limit itself (the project's or the bucket's)."""
+
+        async def send(method: str, where: str, *, headers: Mapping[str, str], data: Any = None) -> Reply:
+            return await self._send_to(where, method, bucket=target.bucket, key=target.key, headers=headers, data=data)
+
+        try:
+            await upload_resumable(send, self.api, target, reader, size=size, policy=self.resumable_retry)
+        except TooLarge as refused:
+            raise TooLarge(
+                f"write object {target.key!r} in bucket {target.bucket}: "
+                f"{'the body' if size is None else f'{size} bytes'} is above the file size limit of this "
+                f"Supabase project or bucket (its resumable upload answered: {refused.message}); "
+                "raise the limit in the project's storage settings or the bucket's file_size_limit",
+                bucket=target.bucket,
+                key=target.key,
+            ) from None
 
     async def delete(self, bucket: str, key: str) -> None:
         try:
@@ -490,4 +642,5 @@ def _from_config(
         session=session,
         dsn=endpoint.dsn,
         list_from=list_from,
+        resumable_above=settings.supabase_resumable_above or None,
     )

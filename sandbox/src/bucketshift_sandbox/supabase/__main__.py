@@ -76,6 +76,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--file-size-limit", type=int, default=DEFAULT_FILE_SIZE_LIMIT, help="server-wide upload limit in bytes"
     )
+    parser.add_argument(
+        "--standard-upload-limit",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="a lower limit for standard (non-resumable) uploads only, as UPLOAD_FILE_SIZE_LIMIT_STANDARD"
+        " (default: none, the server-wide limit)",
+    )
+    parser.add_argument(
+        "--no-resumable", action="store_true", help="do not serve /upload/resumable (answer 404 as without the route)"
+    )
     return parser
 
 
@@ -132,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             etag_style=args.etag_style,
             list_v2=not args.no_list_v2,
             file_size_limit=args.file_size_limit,
+            standard_upload_limit=args.standard_upload_limit,
+            resumable=not args.no_resumable,
         )
     except SettingsError as exc:
         sys.stderr.write(f"bucketshift-emulator: {exc}\n")

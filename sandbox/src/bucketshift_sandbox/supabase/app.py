@@ -35,6 +35,8 @@ from bucketshift_sandbox.supabase.pg_catalog import PostgresCatalog
 from bucketshift_sandbox.supabase.settings import EmulatorSettings, SettingsError
 from bucketshift_sandbox.supabase.state import EmulatorState
 from bucketshift_sandbox.supabase.stats import ByteMeter
+from bucketshift_sandbox.supabase.tus_routes import TusRoutes
+from bucketshift_sandbox.supabase.tus_uploads import ResumableUploads
 
 __all__ = ["STORAGE_PREFIX", "create_app"]
 
@@ -234,9 +236,10 @@ def create_app(
     else:
         catalog = SqliteCatalog(data_dir / "catalog.sqlite3", clock=now)
     state = EmulatorState(settings=settings, catalog=catalog, blobs=BlobStore(data_dir / "blobs"), clock=now)
+    uploads = ResumableUploads(data_dir / "blobs" / ".resumable")
 
     storage = Starlette(
-        routes=[*BucketRoutes(state).routes(), *ObjectRoutes(state).routes()],
+        routes=[*BucketRoutes(state).routes(), *ObjectRoutes(state).routes(), *TusRoutes(state, uploads).routes()],
         exception_handlers={StorageError: render_error, HTTPException: _http_exception, Exception: _internal},
     )
 

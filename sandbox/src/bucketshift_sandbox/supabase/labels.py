@@ -6,7 +6,7 @@ bucket or key, so a test can name "the authenticated object reads" in one word.
 
 from __future__ import annotations
 
-__all__ = ["READ_ROUTES", "ROUTE_LABELS", "route_label"]
+__all__ = ["READ_ROUTES", "ROUTE_LABELS", "TUS_ROUTES", "route_label"]
 
 _OBJECT_SUBROUTES = frozenset({"public", "authenticated", "sign", "info", "list", "list-v2", "move", "copy", "upload"})
 
@@ -14,6 +14,12 @@ _OBJECT_SUBROUTES = frozenset({"public", "authenticated", "sign", "info", "list"
 READ_ROUTES = frozenset({"GET object", "GET object/public", "GET object/authenticated", "GET object/sign"})
 
 _GET_ROUTES = frozenset({"GET bucket", "GET object/info", *READ_ROUTES})
+# The resumable (TUS) routes, plain and signed (``/upload/resumable/sign``), under every method tus serves.
+TUS_ROUTES = frozenset(
+    f"{method} {route}"
+    for method in ("POST", "PATCH", "HEAD", "DELETE", "OPTIONS")
+    for route in ("upload/resumable", "upload/resumable/sign")
+)
 # Every label a route of the emulator answers under; fastify (and Starlette) add HEAD to each GET.
 ROUTE_LABELS = frozenset(
     {
@@ -33,6 +39,7 @@ ROUTE_LABELS = frozenset(
         "POST object/sign",
         "POST object/upload/sign",
         "PUT object/upload/sign",
+        *TUS_ROUTES,
     }
 )
 
@@ -54,4 +61,7 @@ def route_label(method: str, path: str) -> str:
         if sub in _OBJECT_SUBROUTES:
             return f"{method} object/{sub}"
         return f"{method} object"
+    if head == "upload" and len(parts) >= 2 and parts[1] == "resumable":
+        signed = len(parts) >= 3 and parts[2] == "sign"
+        return f"{method} upload/resumable/sign" if signed else f"{method} upload/resumable"
     return f"{method} {head}"

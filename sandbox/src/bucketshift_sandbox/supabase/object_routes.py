@@ -62,7 +62,7 @@ from bucketshift_sandbox.supabase.validation import (
     required_str,
 )
 
-__all__ = ["ObjectRoutes", "object_json"]
+__all__ = ["EMPTY_FOLDER_PLACEHOLDER", "ObjectRoutes", "check_mime", "object_json"]
 
 EMPTY_FOLDER_PLACEHOLDER = ".emptyFolderPlaceholder"
 SIGNED_UPLOAD_EXPIRY = 7200
@@ -103,7 +103,7 @@ def _info_json(row: ObjectRow) -> dict[str, Any]:
     }
 
 
-def _check_mime(mime_type: str, allowed: list[str]) -> None:
+def check_mime(mime_type: str, allowed: list[str]) -> None:
     """The uploader's check: same type, and same subtype or ``*`` (parameters are not stripped)."""
     requested = mime_type.split("/")
     if len(requested) >= 2:
@@ -402,14 +402,14 @@ class ObjectRoutes:
             if not upsert and await state.catalog.get_object(bucket_id, key) is not None:
                 raise key_already_exists()
             placeholder = key.endswith(EMPTY_FOLDER_PLACEHOLDER)
-            limit = state.settings.file_size_limit
+            limit = state.settings.standard_limit()
             if bucket.file_size_limit is not None:
                 limit = min(limit, bucket.file_size_limit)
             if placeholder:
                 limit = 0
             upload = await open_upload(request, body)
             if bucket.allowed_mime_types and not placeholder:
-                _check_mime(upload.content_type, bucket.allowed_mime_types)
+                check_mime(upload.content_type, bucket.allowed_mime_types)
             incoming = await state.blobs.receive(upload.chunks, limit=limit)
         except StorageError:
             await drain(body)

@@ -51,6 +51,8 @@ RUNTIME_FIELDS = (
     "etag_style",
     "list_v2",
     "file_size_limit",
+    "standard_upload_limit",
+    "resumable",
 )
 
 
@@ -85,6 +87,12 @@ class EmulatorSettings:
       gives.  Moves and copies keep their source's ETag.
     - ``list_v2`` (default true): false answers list-v2 with 400 FeatureNotEnabled.
     - ``file_size_limit`` (bytes, default 5 GB): the server-wide upload limit.
+    - ``standard_upload_limit`` (bytes or None, default None): the server's
+      ``UPLOAD_FILE_SIZE_LIMIT_STANDARD``, a lower limit for standard (POST/PUT) uploads only,
+      which then answer 413 EntityTooLarge above it while resumable (TUS) uploads still take up
+      to ``file_size_limit``; None (or 0, as the server reads it) means no separate limit.
+    - ``resumable`` (default true): false answers ``/upload/resumable`` as a server without the
+      route would (fastify's 404), as for a project behind a gateway that does not pass it on.
     """
 
     jwt_secret: str = DEFAULT_JWT_SECRET
@@ -99,6 +107,8 @@ class EmulatorSettings:
     etag_style: str = "md5"
     list_v2: bool = True
     file_size_limit: int = DEFAULT_FILE_SIZE_LIMIT
+    standard_upload_limit: int | None = None
+    resumable: bool = True
 
     def __post_init__(self) -> None:
         self.validate()
@@ -129,6 +139,14 @@ class EmulatorSettings:
             raise SettingsError(f"etag_style must be one of {', '.join(ETAG_STYLES)}")
         if self.file_size_limit < 0:
             raise SettingsError("file_size_limit must not be negative")
+        if self.standard_upload_limit is not None and self.standard_upload_limit < 0:
+            raise SettingsError("standard_upload_limit must not be negative")
+
+    def standard_limit(self) -> int:
+        """getStandardMaxFileSizeLimit: the server-wide limit, lowered by the standard-upload one if set."""
+        if self.standard_upload_limit:
+            return min(self.standard_upload_limit, self.file_size_limit)
+        return self.file_size_limit
 
     def caller(self, headers: Mapping[str, str], *, allow_invalid_jwt: bool = False) -> Caller:
         """Who a request with these headers runs as, under this instance's keys."""
@@ -171,13 +189,17 @@ def _coerce(changes: Mapping[str, Any]) -> dict[str, Any]:
             if not isinstance(value, str):
                 raise SettingsError(f"etag_style must be one of {', '.join(ETAG_STYLES)}")
             out[name] = value
-        elif name == "list_v2":
+        elif name in ("list_v2", "resumable"):
             if not isinstance(value, bool):
-                raise SettingsError("list_v2 must be true or false")
+                raise SettingsError(f"{name} must be true or false")
             out[name] = value
         elif name == "file_size_limit":
             if isinstance(value, bool) or not isinstance(value, int):
                 raise SettingsError("file_size_limit must be an integer number of bytes")
+            out[name] = value
+        elif name == "standard_upload_limit":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise SettingsError("standard_upload_limit must be an integer number of bytes or null")
             out[name] = value
     return out
 
