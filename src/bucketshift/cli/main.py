@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 from bucketshift import __version__, eventloop, heap
 from bucketshift.cli import render
 from bucketshift.cli.app_commands import register as register_app_env
+from bucketshift.cli.demo_commands import register as register_demo
 from bucketshift.cli.estimate_commands import register as register_estimate
 from bucketshift.cli.init_commands import register as register_init
 from bucketshift.cli.migrate_commands import register as register_migrate
@@ -23,7 +24,6 @@ from bucketshift.cli.progress import Row, live
 from bucketshift.cli.provision_commands import register, run_posture
 from bucketshift.cli.report_commands import ReportOption, report_verify
 from bucketshift.cli.rewrite_commands import register as register_rewrite
-from bucketshift.cli.rewrite_commands import run_with_progress
 from bucketshift.cli.rollback_commands import register as register_rollback
 from bucketshift.cli.status_commands import register as register_status
 from bucketshift.config import Plan, load_plan
@@ -33,10 +33,8 @@ from bucketshift.errors import EXIT_FAILURES, BucketshiftError, UsageError
 from bucketshift.operations.check import check as check_op
 from bucketshift.operations.context import ListFrom
 from bucketshift.operations.copy import CopyRequest, CopyRun, Mode
-from bucketshift.operations.demo import demo_environment, demo_landing
 from bucketshift.operations.listing import list_objects
 from bucketshift.operations.reconcile import reconcile_plan
-from bucketshift.operations.rewrite import RewriteRequest, RewriteRun
 from bucketshift.operations.verify import VerifyRequest, VerifyRun
 
 PHASE_ORDER = (
@@ -70,6 +68,7 @@ register_estimate(app)
 register_init(app)
 register_migrate(app)
 register_status(app)
+register_demo(app)
 register_rollback(app)
 
 ConfigOption = Annotated[
@@ -319,48 +318,6 @@ def reconcile(
     render.emit_json(reports) if json_output else render.reconciled(reports)
     if not all(r.ok for r in reports):
         raise typer.Exit(EXIT_FAILURES)
-
-
-@app.command()
-def demo(
-    workdir: Annotated[
-        Path | None, typer.Option("--workdir", help="Where the demo keeps its servers' data (default: a temp dir).")
-    ] = None,
-) -> None:
-    """Run a whole migration on this machine: local Supabase emulator -> local S3 (moto)."""
-    render.out.print("[bold]bucketshift demo[/bold]: starting a Supabase Storage emulator and moto (S3) on 127.0.0.1")
-    with demo_environment(workdir) as env:
-        counts = {b: len(env.seeded.keys(b)) for b in ("asset-images", "images", "videos")}
-        render.demo_intro(env.emulator.url, env.moto.endpoint_url, env.plan_path, counts, env.database_rows)
-        render.out.print("\n[bold]1. provision[/bold]: each destination bucket with the exposure its mapping asks for")
-        render.provision_plan(env.provisioned.plan)
-        render.provision_result(env.provisioned)
-        render.out.print("\n[bold]2. copy[/bold]: every object, streamed, with its metadata and sha256")
-        _run_transfer(env.plan, CopyRequest(), json_output=False)
-        render.out.print("\n[bold]3. verify[/bold]: every source object at the destination, same size and sha256")
-        work = VerifyRun(env.plan, VerifyRequest())
-        _run_verify(work, json_output=False)
-        landed = eventloop.run(demo_landing(env))
-        render.demo_landing(landed, manifest=str(env.plan_path.with_name("bucketshift.manifest.sqlite3")))
-        if env.no_database is None:
-            _demo_rewrite(env.plan)
-        else:
-            render.out.print(Text.assemble("\n", ("rewrite-urls not shown", "yellow"), f": {env.no_database}"))
-        render.demo_end()
-    if not work.ok:
-        raise typer.Exit(EXIT_FAILURES)
-
-
-def _demo_rewrite(plan: Plan) -> None:
-    """The app's stored URLs: planned, applied (journaled), then reverted from the journal."""
-    steps = (
-        ("plan", "5. rewrite-urls", "the URLs the app's database keeps, and what each becomes (nothing written)"),
-        ("apply", "6. rewrite-urls --apply", "the verified URLs rewritten in batches, every change journaled"),
-        ("revert", "7. rewrite-urls --revert", "the undo: every value put back from the journal"),
-    )
-    for mode, title, what in steps:
-        render.out.print(f"\n[bold]{title}[/bold]: {what}")
-        render.rewrite_report(run_with_progress(RewriteRun(plan, RewriteRequest(mode=mode))))
 
 
 def _one_line(message: str) -> str:

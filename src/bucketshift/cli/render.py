@@ -305,7 +305,7 @@ def demo_intro(source_url: str, s3_url: str, plan: Path, counts: dict[str, int],
 
 
 def demo_landing(landings: list[Landing], *, manifest: str) -> None:
-    out.print("\n[bold]4. where everything landed[/bold]")
+    out.print("\n[bold]where everything landed[/bold]")
     table = Table("source", "destination (S3)", "access", "objects", "size")
     for landing in landings:
         table.add_row(
@@ -322,7 +322,10 @@ def demo_landing(landings: list[Landing], *, manifest: str) -> None:
 
 
 def demo_end() -> None:
-    out.print("\nThe servers stop now; point a plan file at your own project to do it for real.")
+    out.print(
+        "\nThe servers stop now; to do it for real: `bucketshift init` writes a plan file from your project, "
+        "then `bucketshift migrate --dry-run`."
+    )
 
 
 # provisioning ---------------------------------------------------------------------------------

@@ -2,10 +2,9 @@
 
 Starts our Supabase Storage emulator and moto (S3) on free loopback ports, seeds an app shaped
 like our first users' (public `asset-images` and `images`, private `videos`), writes a plan file
-naming all of it, and provisions the destination buckets from that plan.  With the PostgreSQL server
-programs on this machine it also starts a throw-away cluster holding the app's own database, whose
-stored URLs `rewrite-urls` then moves.  The caller runs the same operations a user runs against
-production.
+naming all of it.  With the PostgreSQL server programs on this machine it also starts a throw-away
+cluster holding the app's own database, whose stored URLs the phase then moves.  The caller runs the
+same operations a user runs against production: `migrate`, `status`, `rollback`.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from bucketshift import eventloop
 from bucketshift.config import Plan, SupabaseEndpoint, load_plan
 from bucketshift.errors import UsageError
-from bucketshift.operations.provision import ProvisionResult, provision
 from bucketshift.stores.registry import open_store
 
 if TYPE_CHECKING:
@@ -109,9 +107,9 @@ class DemoEnvironment:
     emulator: EmulatorServer
     moto: MotoServer
     seeded: Seeded
-    provisioned: ProvisionResult
     database_rows: dict[str, int]
     """Rows per URL column of the app's database; empty when there is none."""
+    database_dsn: str | None = None
     no_database: str | None = None
     """Why the demo has no app database (no PostgreSQL server programs here)."""
 
@@ -124,7 +122,7 @@ async def _seed(emulator: EmulatorServer, seed: SeedPlan) -> Seeded:
 
 @contextmanager
 def demo_environment(workdir: Path | None = None, seed: SeedPlan | None = None) -> Iterator[DemoEnvironment]:
-    """Servers up, data seeded, plan written, destination provisioned from it; all stopped on exit."""
+    """Servers up, data seeded, plan written (`migrate` provisions from it); all stopped on exit."""
     servers, app_database = sandbox("servers"), sandbox("app_database")
     seed = seed if seed is not None else sandbox("seed").SeedPlan(**DEMO_SEED)
     base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="bucketshift-demo-"))
@@ -135,17 +133,18 @@ def demo_environment(workdir: Path | None = None, seed: SeedPlan | None = None) 
         seeded = eventloop.run(_seed(emulator, seed))
         text = PLAN.format(url=emulator.url, endpoint=moto.endpoint_url)
         rows: dict[str, int] = {}
+        dsn: str | None = None
         no_database = _no_postgres(servers)
         if no_database is None:
             cluster = stack.enter_context(servers.postgres_cluster())
+            dsn = cluster.dsn
             rows = app_database.seed_app_database(cluster.dsn, emulator.url, seeded)
             columns = ", ".join(f'"{c}"' for c in app_database.URL_COLUMNS)
             text += DATABASE.format(dsn=cluster.dsn, columns=columns)
         plan_path = base / "bucketshift.toml"
         plan_path.write_text(text, encoding="utf-8")
         plan = load_plan(plan_path, env={"DEMO_SUPABASE_SERVICE_ROLE_KEY": emulator.service_role_key})
-        provisioned = provision(plan)
-        yield DemoEnvironment(base, plan_path, plan, emulator, moto, seeded, provisioned, rows, no_database)
+        yield DemoEnvironment(base, plan_path, plan, emulator, moto, seeded, rows, dsn, no_database)
 
 
 def _no_postgres(servers: ModuleType) -> str | None:
