@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import subprocess
 from pathlib import Path
 
-from tests.unit.report_dom import Page, copied_bytes, manifest_failures, manifest_numbers, read_page
+from tests.report_helpers import browse, dom_of
+from tests.unit.report_dom import Page, copied_bytes, manifest_failures, manifest_numbers
 
 from bucketshift.config import SupabaseEndpoint
 from bucketshift.operations.copy import CopyRequest, CopyRun
@@ -24,30 +24,6 @@ from bucketshift.operations.verify import VerifyRequest, VerifyRun
 from bucketshift.report.model import SECTIONS
 from bucketshift.stores.registry import open_store
 from bucketshift_sandbox.seed import SeedPlan, seed_app
-
-CHROMIUM_TIMEOUT = 60
-
-
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert found, "headless Chromium is needed for the report test: apt-get install chromium (Debian's package)"
-    return found
-
-
-def _browse(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    # Without the background-networking switches Chromium tries Google's hosts at every start, and this
-    # machine's closed network refuses them.
-    command = [_chromium(), "--headless", "--disable-gpu", "--no-sandbox", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={profile}", "--window-size=1366,768", *args, page.resolve().as_uri()]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT, check=False)
-
-
-def dom_of(page: Path, profile: Path) -> Page:
-    """The document as Chromium built it from the file (a malformed page would not survive this)."""
-    result = _browse(page, profile, "--dump-dom")
-    assert result.returncode == 0, result.stderr[-2000:]
-    return read_page(result.stdout)
 
 
 def _remove_bytes(emulator_dir: Path, bucket: str, key: str) -> None:
@@ -92,15 +68,15 @@ async def test_the_report_page_shows_every_section_with_the_manifests_numbers(mi
     )
     postures = posture(plan).buckets  # never provisioned: every bucket has findings
     screenshot = tmp_path / "report.png"
-    shot = _browse(page_path, tmp_path / "chromium-profile", f"--screenshot={screenshot}")
+    shot = browse(page_path, tmp_path / "chromium-profile", f"--screenshot={screenshot}")
     assert shot.returncode == 0, shot.stderr[-2000:]
     assert screenshot.stat().st_size > 10_000
     print(f"\nreport page: {page_path}\nscreenshot (1366x768): {screenshot}")
     dom = dom_of(page_path, tmp_path / "chromium-profile")
 
     # Every section is there; those verify does not fill say they were not part of this run.
-    assert dom.sections() == {sid: sid not in ("rewrite", "estimate") for sid, _ in SECTIONS}
-    assert dom.text.count("Not part of this run.") == 2
+    assert dom.sections() == {sid: sid not in ("rewrite", "estimate", "checklist") for sid, _ in SECTIONS}
+    assert dom.text.count("Not part of this run.") == 3
 
     # Every per-bucket number in the rendered DOM equals the manifest's, counted by SQL.
     manifest = copy.manifest_path

@@ -15,7 +15,11 @@ Numbers = dict[tuple[str, str], tuple[int, int]]
 """(source bucket, field) -> (objects, bytes)."""
 
 DONE = "state IN ('copied', 'verified')"
-SKIPPED = f"{DONE} AND (coalesce(resolution, '') = 'kept-destination' OR (resolution IS NULL AND attempts = 0))"
+SKIPPED = (
+    f"{DONE} AND (coalesce(resolution, '') = 'kept-destination' "
+    "OR (coalesce(resolution, 'in-sync-at-cutover') = 'in-sync-at-cutover' AND attempts = 0))"
+)
+"""Adopted (no transfer attempt), kept, or a way-back row seeded from the forward copy."""
 WHERE = {
     "planned": "1",
     "copied": f"{DONE} AND NOT ({SKIPPED})",
@@ -78,13 +82,20 @@ def read_page(html: str) -> Page:
     return page
 
 
+def source_bucket(mapping: str) -> str:
+    """The bucket a mapping reads from: `images->dest` forward, `images<-s3-bucket` on the way back."""
+    if "<-" in mapping:
+        return mapping.split("<-", 1)[1]
+    return mapping.split("->", 1)[0]
+
+
 def manifest_numbers(path: Path) -> Numbers:
     """Every field of every mapping, counted with SQL straight from the file."""
     out: Numbers = {}
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         mappings = [str(m) for (m,) in db.execute("SELECT DISTINCT mapping FROM objects")]
         for mapping in mappings:
-            bucket = mapping.split("->", 1)[0]
+            bucket = source_bucket(mapping)
             for name, where in WHERE.items():
                 n, size = db.execute(
                     f"SELECT count(*), coalesce(sum(size), 0) FROM objects WHERE mapping = ? AND {where}",  # noqa: S608
@@ -101,7 +112,7 @@ def manifest_failures(path: Path) -> set[tuple[str, str, str]]:
             "SELECT mapping, key, state FROM objects WHERE state IN ('failed', 'conflict') "
             "OR (state = 'pending' AND last_error IS NOT NULL)"
         ).fetchall()
-    return {(str(m).split("->", 1)[0], str(k), str(s)) for m, k, s in rows}
+    return {(source_bucket(str(m)), str(k), str(s)) for m, k, s in rows}
 
 
 def copied_bytes(path: Path) -> tuple[int, int]:

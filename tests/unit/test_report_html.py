@@ -17,6 +17,7 @@ from bucketshift.operations.report import manifest_report, write_report
 from bucketshift.report import (
     SECTIONS,
     BucketTotals,
+    CheckLine,
     ColumnRewrite,
     EstimateLine,
     EstimateVsActual,
@@ -52,6 +53,7 @@ def _full() -> Report:
         failures=(FailureRow("images", "a.png", "boom", 8),),
         posture=(PostureRow("images", "public-read", ()),),
         estimate=EstimateVsActual((EstimateLine("bytes", 6e6, 6e6, "B"),), note="list prices of 2026-01-01"),
+        checklist=(CheckLine("step", "1/2 provision", True, "2 changes applied"), CheckLine("step", "2/2 copy", None)),
     )
 
 
@@ -61,12 +63,15 @@ def test_outside_text_is_shown_as_text_never_as_markup() -> None:
         failures=(FailureRow(HOSTILE_BUCKET, HOSTILE_KEY, "server said <b>no</b> & closed", 3),),
         posture=(PostureRow(HOSTILE_BUCKET, "private", ("policy grants <everyone>",)),),
         notes=(f"note about {HOSTILE_KEY}",),
+        checklist=(CheckLine(HOSTILE_BUCKET, f"bucket {HOSTILE_BUCKET}", False, f"missing: {HOSTILE_KEY} <b>x</b>"),),
     )
     page = read_page(render_html(report))
     assert [e.tag for e in page.elements if e.tag in ("script", "img", "b")] == []
     assert HOSTILE_KEY in page.text
     assert "server said <b>no</b> & closed" in page.text
     assert "policy grants <everyone>" in page.text
+    assert f"missing: {HOSTILE_KEY} <b>x</b>" in page.text
+    assert [e.attrs["data-check"] for e in page.with_attr("data-ok", "false")] == [HOSTILE_BUCKET]
     assert page.bucket_numbers()[(HOSTILE_BUCKET, "verified")] == (3, 3000)
     # The negative twin: the same reader does see markup when it is there.
     assert read_page(f"<p>{HOSTILE_KEY}</p>").tags("script")

@@ -23,7 +23,7 @@ from bucketshift.operations.copy import CopyRequest, CopyRun
 from bucketshift.operations.demo import DemoEnvironment, demo_environment, demo_landing
 from bucketshift.operations.demo_app import media_service, repository_examples, upload_through_service
 from bucketshift.operations.migrate import MigrateRequest, MigrateRun
-from bucketshift.operations.report import destination_posture, manifest_report
+from bucketshift.operations.report import migrate_report
 from bucketshift.operations.rollback import RollbackRequest, RollbackRun
 from bucketshift.operations.status import StatusReport, StatusRequest, status
 from bucketshift.operations.verify import VerifyRequest, VerifyRun
@@ -67,14 +67,14 @@ def demo(
         counts = {b: len(env.seeded.keys(b)) for b in ("asset-images", "images", "videos")}
         render.demo_intro(env.emulator.url, env.moto.endpoint_url, env.plan_path, counts, env.database_rows)
         render_demo.heading(1, "migrate --yes", "provision, copy, verify, rewrite the app's URLs, verify again")
-        work = MigrateRun(env.plan, MigrateRequest(yes=True))
+        work = MigrateRun(env.plan, MigrateRequest(yes=True, estimate_before_copy=True))
         eventloop.run(run_migrate(work, False))
         render_migrate.summary(work)
         if not work.ok:
             raise typer.Exit(work.exit_code or EXIT_FAILURES)
         manifest = env.plan_path.with_name("bucketshift.manifest.sqlite3")
         render.demo_landing(eventloop.run(demo_landing(env)), manifest=str(manifest))
-        report = manifest_report(env.plan, None, command="migrate", posture=destination_posture(env.plan))
+        report = migrate_report(work)
         if env.no_database is not None:
             render_demo.note(f"the app's new files and its URLs are not shown: {env.no_database}")
         elif repository_examples() is None:

@@ -15,11 +15,13 @@ import typer
 from bucketshift import eventloop
 from bucketshift.cli import render, render_migrate
 from bucketshift.cli.progress import live
+from bucketshift.cli.report_commands import ReportOption, save_report
 from bucketshift.config import load_plan
 from bucketshift.engine.diff import ConflictPolicy
 from bucketshift.engine.pacing import parse_rate
 from bucketshift.errors import UsageError
 from bucketshift.operations.migrate import MigrateRequest, MigrateRun, StepEvent
+from bucketshift.operations.report import migrate_preview_report, migrate_report
 from bucketshift.operations.rewrite import RewriteReport
 
 __all__ = ["register"]
@@ -131,16 +133,20 @@ def migrate(
         ),
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    report: ReportOption = None,
 ) -> None:
     """Provision, copy, verify, rewrite the app's URLs and verify again; a rerun resumes where it stopped."""
     request = MigrateRequest(
         dry_run=dry_run, yes=yes, state=state, buckets=bucket, concurrency=concurrency, bandwidth=_rate(bandwidth),
         on_conflict=_on_conflict(overwrite_destination_changes, keep_destination_changes),
+        estimate_before_copy=report is not None,
     )  # fmt: skip
     work = MigrateRun(load_plan(config), request)
     if dry_run:
         shown = eventloop.run(work.preview())
         render.emit_json(render_migrate.preview_json(shown)) if json_output else render_migrate.preview(shown)
+        if report is not None:
+            save_report(report, migrate_preview_report(work, shown))
         return
     if work.will_ask() and not sys.stdin.isatty():
         raise UsageError(
@@ -152,6 +158,8 @@ def migrate(
         render.emit_json(render_migrate.result_json(work))
     else:
         render_migrate.summary(work)
+    if report is not None:
+        save_report(report, migrate_report(work))
     if work.exit_code:
         raise typer.Exit(work.exit_code)
 

@@ -12,9 +12,11 @@ from bucketshift import eventloop
 from bucketshift.cli import render
 from bucketshift.cli.progress import Row, live
 from bucketshift.cli.render_rollback import rollback_json, rollback_report
+from bucketshift.cli.report_commands import ReportOption, save_report
 from bucketshift.config import load_plan
 from bucketshift.engine.diff import ConflictPolicy
 from bucketshift.errors import EXIT_FAILURES, UsageError
+from bucketshift.operations.report import rollback_report as report_page
 from bucketshift.operations.rollback import RollbackReport, RollbackRequest, RollbackRun, progress_rows
 
 __all__ = ["register"]
@@ -60,6 +62,7 @@ def rollback(
         bool, typer.Option("--keep-supabase-changes", help="Conflicts: Supabase's version stays and counts as done.")
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    report_path: ReportOption = None,
 ) -> None:
     """Move back to Supabase: copy back what the app wrote on S3, revert and rewrite the URLs, verify."""
     if overwrite and keep:
@@ -76,6 +79,8 @@ def rollback(
         render.emit_json(rollback_json(report))
     else:
         rollback_report(report)
+    if report_path is not None:
+        save_report(report_path, report_page(plan, request, report))
     if not report.ok:
         raise typer.Exit(EXIT_FAILURES)
 

@@ -12,8 +12,10 @@ import typer
 
 from bucketshift import eventloop
 from bucketshift.cli import render, render_status
+from bucketshift.cli.report_commands import ReportOption, save_report
 from bucketshift.config import load_plan
 from bucketshift.errors import EXIT_FAILURES
+from bucketshift.operations.report import status_report
 from bucketshift.operations.status import StatusRequest, status
 
 __all__ = ["register"]
@@ -37,13 +39,17 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--iam-user", help="Also check this IAM user's policy (as provision made it).")
         ] = None,
         json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+        report_path: ReportOption = None,
     ) -> None:
         """The phase's checklist, each line read now from S3, the source, the manifest and the app's database."""
         request = StatusRequest(state=state, buckets=bucket, iam_user=iam_user)
-        report = eventloop.run(status(load_plan(config), request))
+        plan = load_plan(config)
+        report = eventloop.run(status(plan, request))
         if json_output:
             render.emit_json(render_status.status_json(report))
         else:
             render_status.checklist(report)
+        if report_path is not None:
+            save_report(report_path, status_report(plan, request, report))
         if not report.ok:
             raise typer.Exit(EXIT_FAILURES)

@@ -79,6 +79,9 @@ class MigrateRequest:
     bandwidth: float | None = None
     on_conflict: ConflictPolicy = "report"
     list_from: ListFrom = "auto"
+    estimate_before_copy: bool = False
+    """Estimate the copy right before it runs (`--report` sets it, to set the estimate beside what the
+    copy really did); a copy skipped as done is not estimated."""
 
 
 @dataclass
@@ -163,6 +166,10 @@ class MigrateRun:
     steps: list[Step] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.estimated: Estimate | None = None
+        """The copy's estimate, made right before it ran (`estimate_before_copy`)."""
+        self.estimate_error: str | None = None
+        """Why the estimate could not be made (the copy ran all the same)."""
         self.specs: list[MappingSpec] = mapping_specs(self.plan, self.request.buckets)
         names = step_names(self.plan)
         self.steps = [Step(i, len(names), name) for i, name in enumerate(names, 1)]
@@ -257,6 +264,8 @@ class MigrateRun:
                 manifest.start_step(PHASE, step.name)
                 step.status = "running"
                 yield StepEvent("started", step)
+                if step.name == "copy" and self.request.estimate_before_copy:
+                    await self._estimate_copy()
                 started = time.monotonic()
                 try:
                     async for event in self._run_step(step, confirm):
@@ -284,6 +293,18 @@ class MigrateRun:
                 yield StepEvent("finished", step)
                 if step.status != "done":
                     return
+
+    async def _estimate_copy(self) -> None:
+        """The copy's estimate as `bucketshift estimate` makes it, before the copy's clock starts; an
+        estimate that cannot be made is noted, and the copy runs all the same."""
+        r = self.request
+        try:
+            self.estimated = await estimate(
+                self.plan, state=r.state, only=r.buckets, list_from=r.list_from, on_conflict=r.on_conflict,
+                concurrency=r.concurrency,
+            )  # fmt: skip
+        except BucketshiftError as error:
+            self.estimate_error = error.message
 
     def _fail(self, manifest: Manifest, step: Step, error: str, next_step: str, code: int) -> None:
         step.status, step.error, step.next_step, step.exit_code = "failed", error, next_step, code

@@ -42,6 +42,7 @@ from bucketshift.operations.provision import plan as provision_plan
 from bucketshift.operations.rewrite import ColumnResult, RewriteRequest, RewriteRun
 from bucketshift.provision.clients import Clients, clients_for
 from bucketshift.provision.iam import POLICY_NAME, check_user_name, iam_changes, read_iam
+from bucketshift.provision.posture import BucketPosture
 from bucketshift.retry import RetryPolicy
 from bucketshift.stores.base import ObjectInfo
 from bucketshift.stores.supabase_keys import require_service_keys
@@ -85,6 +86,9 @@ class StatusLine:
 @dataclass
 class StatusReport:
     lines: list[StatusLine] = field(default_factory=list)
+    postures: list[BucketPosture] | None = None
+    """Each destination bucket's exposure as the exposure lines judged it (drift from the plan among
+    the findings); None where the destination is not S3 or could not be read."""
 
     @property
     def ok(self) -> bool:
@@ -157,18 +161,20 @@ def _iam_line(plan: Plan, clients: Clients, user: str | None, policy: dict[str, 
 
 def destination_lines(
     plan: Plan, specs: list[MappingSpec], iam_user: str | None, clients: Clients | None = None
-) -> list[StatusLine]:
-    """Buckets exist; their exposure is the plan's (provision's own diff and posture); the IAM policy."""
+) -> tuple[list[StatusLine], list[BucketPosture] | None]:
+    """Buckets exist; their exposure is the plan's (provision's own diff and posture); the IAM policy.
+    Also each bucket's exposure as data (for the report), None where it was not read."""
     if not isinstance(plan.destination, S3Endpoint):
         why = f"the destination is '{plan.destination.type}', not S3"
-        return [StatusLine(check, CHECKS[check], None, why) for check in ("buckets", "exposure", "iam")]
+        return [StatusLine(check, CHECKS[check], None, why) for check in ("buckets", "exposure", "iam")], None
     try:
         with _clients(plan, clients, iam=iam_user is not None) as opened:
             planned = provision_plan(plan, clients=opened)
             iam = _iam_with_errors(plan, opened, iam_user, planned.app_policy)
     except BucketshiftError as error:
-        return [_failed("buckets", CHECKS["buckets"], error)]
+        return [_failed("buckets", CHECKS["buckets"], error)], None
     lines = []
+    exposures = []
     postures = {p.bucket: p for p in planned.postures}
     made = {c.target for c in planned.changes if c.resource == "bucket" and not c.pending}
     for spec in specs:
@@ -183,8 +189,9 @@ def destination_lines(
         detail = f"{posture.access}, as planned" if not findings else "; ".join(findings)
         counts = {"findings": len(posture.findings), "drift": len(drift)}
         lines.append(StatusLine("exposure", f"exposure of {bucket}", not findings, detail, counts, spec.source_bucket))
+        exposures.append(BucketPosture(bucket, posture.access, findings))
     lines.append(iam)
-    return lines
+    return lines, exposures
 
 
 def _iam_with_errors(plan: Plan, clients: Clients, user: str | None, policy: dict[str, Any]) -> StatusLine:
@@ -563,9 +570,9 @@ async def status(
     specs = mapping_specs(plan, request.buckets)
     destination = asyncio.to_thread(destination_lines, plan, specs, request.iam_user, clients)
     urls = asyncio.to_thread(url_lines, plan, request)
-    settings, facts, url_found = await asyncio.gather(destination, gather_facts(plan, request), urls)
+    (settings, postures), facts, url_found = await asyncio.gather(destination, gather_facts(plan, request), urls)
     lines = [*settings, *url_found]
     for mapping in facts:
         lines += [objects_line(mapping), conflicts_line(mapping), new_uploads_line(mapping)]
     lines += await sample_lines(plan, facts, request, http)
-    return StatusReport(_in_order(lines))
+    return StatusReport(_in_order(lines), postures)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bucketshift.engine.diff import MappingSpec
 from bucketshift.engine.manifest import Manifest, ObjectRecord, State
+from bucketshift.engine.reverse import SEEDED
 from bucketshift.report.model import BucketTotals, FailureRow, Tally, ThroughputPoint, ThroughputSeries
 
 __all__ = ["ManifestSections", "category", "from_manifest", "throughput_series"]
@@ -32,9 +33,12 @@ class ManifestSections:
 
 
 def category(record: ObjectRecord) -> str:
-    """Where one row counts in `BucketTotals` (besides planned, and verified for verified rows)."""
+    """Where one row counts in `BucketTotals` (besides planned, and verified for verified rows).
+
+    A way-back row seeded from the forward copy (`SEEDED`: in sync at cut-over) moved no byte back:
+    it counts as skipped, like an adopted one."""
     if record.state in (State.COPIED, State.VERIFIED):
-        adopted = record.resolution is None and record.attempts == 0
+        adopted = record.resolution in (None, SEEDED) and record.attempts == 0
         return "skipped" if record.kept or adopted else "copied"
     if record.state == State.FAILED:
         return "failed"

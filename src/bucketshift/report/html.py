@@ -14,6 +14,7 @@ from bucketshift.report.model import (
     BUCKET_FIELDS,
     SECTIONS,
     BucketTotals,
+    CheckLine,
     ColumnRewrite,
     EstimateVsActual,
     FailureRow,
@@ -168,7 +169,7 @@ def _throughput(series: ThroughputSeries) -> str:
     return "".join(parts) + caption
 
 
-def _rewrite(columns: tuple[ColumnRewrite, ...]) -> str:
+def _rewrite(columns: tuple[ColumnRewrite, ...], *, way_back: bool = False) -> str:
     if not columns:
         return '<p class="absent">No columns hold storage URLs.</p>'
     rows = []
@@ -179,7 +180,31 @@ def _rewrite(columns: tuple[ColumnRewrite, ...]) -> str:
             cells.append(f'<td class="num" data-column="{_e(c.column)}" data-field="{name}">{value:,}</td>')
         rows.append(f"<tr>{''.join(cells)}</tr>")
     head = ["column", "rewritten", "still pointing at Supabase", "too long for the column"]
+    if way_back:
+        head = ["column", "rewritten back to Supabase", "still in S3 form", "too long for the column"]
     return _table(head, rows, numeric=(1, 2, 3))
+
+
+_MARKS = {True: ("✓", "good", "true"), False: ("✗", "bad", "false"), None: ("–", "sub", "none")}
+
+
+def _checklist(lines: tuple[CheckLine, ...]) -> str:
+    if not lines:
+        return '<p class="absent">Nothing to check.</p>'
+    rows = []
+    for line in lines:
+        mark, css, flag = _MARKS[line.ok]
+        rows.append(
+            f'<tr data-check="{_e(line.group)}" data-ok="{flag}"><td class="{css}">{mark}</td>'
+            f"<td>{_e(line.label)}</td><td>{_e(line.detail)}</td></tr>"
+        )
+    unticked = sum(line.ok is False for line in lines)
+    verdict = (
+        '<p class="good" data-unticked="0">every line ticked</p>'
+        if not unticked
+        else f'<p class="bad" data-unticked="{unticked}">{unticked:,} not ticked</p>'
+    )
+    return _table(["", "what", "detail"], rows) + verdict
 
 
 def _failures(failures: tuple[FailureRow, ...]) -> str:
@@ -255,9 +280,10 @@ def _summary(report: Report) -> str:
 def render_html(report: Report) -> str:
     """The whole page; every optional section is shown, as "not part of this run" when absent."""
     bodies = {
+        "checklist": None if report.checklist is None else _checklist(report.checklist),
         "buckets": None if report.buckets is None else _buckets(report.buckets),
         "throughput": None if report.throughput is None else _throughput(report.throughput),
-        "rewrite": None if report.rewrite is None else _rewrite(report.rewrite),
+        "rewrite": None if report.rewrite is None else _rewrite(report.rewrite, way_back=report.way_back),
         "failures": None if report.failures is None else _failures(report.failures),
         "posture": None if report.posture is None else _posture(report.posture),
         "estimate": None if report.estimate is None else _estimate(report.estimate),

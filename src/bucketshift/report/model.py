@@ -14,6 +14,7 @@ __all__ = [
     "BUCKET_FIELDS",
     "SECTIONS",
     "BucketTotals",
+    "CheckLine",
     "ColumnRewrite",
     "EstimateLine",
     "EstimateVsActual",
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 SECTIONS = (
+    ("checklist", "Checklist"),
     ("buckets", "Objects per bucket"),
     ("throughput", "Throughput"),
     ("rewrite", "URL rewrite per column"),
@@ -157,6 +159,17 @@ class EstimateVsActual:
 
 
 @dataclass(frozen=True)
+class CheckLine:
+    """One line of a checklist: a step of a phase, or a line of `status`; `ok` None: not applicable
+    (or, for a step, not run)."""
+
+    group: str
+    label: str
+    ok: bool | None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class Report:
     title: str
     generated_at: datetime
@@ -168,4 +181,7 @@ class Report:
     failures: tuple[FailureRow, ...] | None = None
     posture: tuple[PostureRow, ...] | None = None
     estimate: EstimateVsActual | None = None
+    checklist: tuple[CheckLine, ...] | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    way_back: bool = False
+    """A rollback's page: the rewrite turns S3 forms back into Supabase URLs."""
