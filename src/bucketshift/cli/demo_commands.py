@@ -14,10 +14,10 @@ import typer
 
 from bucketshift import eventloop
 from bucketshift.cli import render, render_demo, render_migrate, render_status
-from bucketshift.cli.migrate_commands import _run as run_migrate
+from bucketshift.cli.migrate_commands import run_migrate
 from bucketshift.cli.render_rollback import rollback_report
 from bucketshift.cli.report_commands import save_report
-from bucketshift.cli.rollback_commands import _run as run_rollback
+from bucketshift.cli.rollback_commands import run_rollback
 from bucketshift.errors import EXIT_FAILURES
 from bucketshift.operations.copy import CopyRequest, CopyRun
 from bucketshift.operations.demo import DemoEnvironment, demo_environment, demo_landing

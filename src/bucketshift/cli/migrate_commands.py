@@ -24,7 +24,7 @@ from bucketshift.operations.migrate import MigrateRequest, MigrateRun, StepEvent
 from bucketshift.operations.report import migrate_preview_report, migrate_report
 from bucketshift.operations.rewrite import RewriteReport
 
-__all__ = ["register"]
+__all__ = ["register", "run_migrate"]
 
 DEFAULT_PLAN = Path("bucketshift.toml")
 
@@ -80,7 +80,7 @@ def _draw(event: StepEvent) -> None:
             render_migrate.failure(step)
 
 
-async def _run(work: MigrateRun, json_output: bool) -> None:
+async def run_migrate(work: MigrateRun, json_output: bool) -> None:
     bars = _Bars()
     try:
         async for event in work.events(_confirm):
@@ -153,7 +153,7 @@ def migrate(
             "migrate applies the URL rewrite after a yes and there is no terminal to ask on; "
             "pass --yes, or --dry-run to only look"
         )
-    eventloop.run(_run(work, json_output))
+    eventloop.run(run_migrate(work, json_output))
     if json_output:
         render.emit_json(render_migrate.result_json(work))
     else:

@@ -19,7 +19,7 @@ from bucketshift.errors import EXIT_FAILURES, UsageError
 from bucketshift.operations.report import rollback_report as report_page
 from bucketshift.operations.rollback import RollbackReport, RollbackRequest, RollbackRun, progress_rows
 
-__all__ = ["register"]
+__all__ = ["register", "run_rollback"]
 
 DEFAULT_PLAN = Path("bucketshift.toml")
 
@@ -30,7 +30,7 @@ def _confirm(question: str) -> bool:
     return typer.confirm(question, default=False, err=True)
 
 
-def _run(work: RollbackRun) -> RollbackReport:
+def run_rollback(work: RollbackRun) -> RollbackReport:
     async def go() -> RollbackReport:
         def rows() -> list[Row]:
             return [Row(label, done, total, moved, failed) for label, done, total, moved, failed in progress_rows(work)]
@@ -74,7 +74,7 @@ def rollback(
     request = RollbackRequest(
         dry_run=dry_run, state=state, concurrency=concurrency, on_conflict=policy, batch_size=batch_size
     )
-    report = _run(RollbackRun(plan, request))
+    report = run_rollback(RollbackRun(plan, request))
     if json_output:
         render.emit_json(rollback_json(report))
     else:
