@@ -239,7 +239,7 @@ def test_the_rewrite_back_in_the_database_is_journaled_exact_and_revertible(data
         )
         assert after["narrow.url"] == before["narrow.url"], "never cut to fit"
         assert run_id not in forward_runs(conn), "a rollback's own rewrite is never taken for a forward one"
-        assert journal.find_run(conn, run_id).kind == "apply", "rewrite-urls --revert RUN accepts it"
+        assert journal.find_run(conn, run_id).kind == "rollback", "rewrite-urls --revert RUN accepts it"
         revert_id = journal.start_run(conn, "revert", reverts=run_id)
         reverted = revert_run(conn, run_id, revert_id, batch_size=2, writers=[writer])
         assert reverted.restored == 6

@@ -177,7 +177,7 @@ def test_a_version_1_journal_is_upgraded_in_place(database: str) -> None:
             "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'bucketshift' AND tablename = 'journal'"
         ).fetchall()
         kept = conn.execute("SELECT run_id, row_key, old_value, new_value FROM bucketshift.journal").fetchall()
-    assert version == [(2,)]
+    assert version == [(journal.JOURNAL_VERSION,)]
     assert [(name, definition.split(" USING ")[1]) for name, definition in indexes] == [
         ("journal_pkey", "btree (run_id, id)")
     ]

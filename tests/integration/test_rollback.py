@@ -4,7 +4,9 @@ One world for the module (a fresh emulator, moto, a throw-away database): the fo
 with the existing operations (provision, copy, verify, rewrite-urls apply), then the application
 writes through `bucketshift.storage` on S3 (new objects, new rows, one migrated object
 overwritten), someone changes a migrated object at Supabase, and `bucketshift rollback` runs as a
-user runs it.  The tests below read the world in order (dry run, conflict, finished, rerun,
+user runs it.  The emulator's standard-upload limit is set low (7 MiB), with a video above it at
+Supabase before the move and another uploaded by the app on S3, which comes back through
+Supabase's resumable (TUS) upload.  The tests below read the world in order (dry run, conflict, finished, rerun,
 undo), each checking what that stage must leave.
 """
 
@@ -94,6 +96,11 @@ SEED = SeedPlan(
 )
 TAGGED = ("images", "project_1/meta/tagged.png")
 """A migrated object with user metadata (the seed writes none)."""
+MiB = 1024 * 1024
+STANDARD_UPLOAD_LIMIT = 7 * MiB
+LARGE_SEEDED = ("videos", "project_1/branch_1/videos/large_master.mp4")
+LARGE_NEW = ("videos", "project_1/branch_2/videos/job_large.mp4")
+"""Videos above the standard-upload limit: one at Supabase before the move, one the app writes on S3."""
 TABLES = {"global_assets": "id", "project_assets": "id", "frames": "id", "video_generation_jobs": "id"}
 
 
@@ -184,11 +191,13 @@ async def _seed(world: World) -> None:
             cache_control="max-age=5",
             metadata={"owner": "ana", "caption": "été"},
         )
+        # Above the standard-upload limit: the store sends it through the resumable upload.
+        large = os.urandom(10 * MiB + 321)
+        await store.put(
+            *LARGE_SEEDED, large, content_type="video/mp4", cache_control="max-age=86400", metadata={"job": "17"}
+        )
+    assert world.emulator.stats()["by_route"].get("POST upload/resumable", 0) == 1
     seed_app_database(world.dsn, world.emulator.url, seeded)
-    # The large video (above the emulator's standard-upload limit, set low for this test) goes here once the
-    # Supabase store uploads through TUS: seed it at Supabase with `SeedPlan(large_video_bytes=...)` and upload a
-    # second one through the app on S3 in `_app_on_s3`; `test_supabase_holds_every_original_and_every_new_object`
-    # then covers both.  (TUS uploads: another part of issue 13.)
 
 
 def _forward(world: World) -> None:
@@ -224,6 +233,7 @@ async def _app_on_s3(world: World) -> None:
             "max-age=60",
             {"owner": "bo"},
         ),
+        (*LARGE_NEW, os.urandom(10 * MiB + 999), "video/mp4", "max-age=3600", {"job": "43"}),
     ]
     stored = []
     for bucket, key, body, kind, cache, meta in uploads:
@@ -246,6 +256,7 @@ async def _app_on_s3(world: World) -> None:
             ("frames", 9001, "image_url", stored[0]),
             ("video_generation_jobs", 9002, "video_url", stored[1]),
             ("global_assets", 9003, "image_key_url", f"see {stored[2]}, then (more) text"),
+            ("video_generation_jobs", 9004, "video_url", stored[3]),
         ]
         for table, row_id, column, value in rows:
             other = {"frames": "project", "video_generation_jobs": "status", "global_assets": "name"}[table]
@@ -272,6 +283,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, moto: MotoServer, postgres: 
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     dsn = postgres.dsn.rsplit("/", 1)[0] + "/" + name
     with run_emulator(base / "emulator") as emulator:
+        emulator.settings(standard_upload_limit=STANDARD_UPLOAD_LIMIT)
         plan_path = base / "plan.toml"
         columns = ", ".join(f'"{c}"' for c in URL_COLUMNS)
         plan_path.write_text(
@@ -291,7 +303,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, moto: MotoServer, postgres: 
         world.before_forward = world.rows()
         _forward(world)
         eventloop.run(_app_on_s3(world))
+        emulator.reset_stats()
         yield world
+        emulator.settings(standard_upload_limit=None)
     with psycopg.connect(postgres.dsn, autocommit=True) as admin:
         admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
@@ -331,7 +345,7 @@ def test_2_dry_run_shows_each_step_and_changes_nothing(world: World) -> None:
         assert step in done.stdout
     assert "would run" in done.stdout
     assert "runs: [1], values: 34" in done.stdout, done.stdout
-    assert "video_generation_jobs.video_url: 3 S3 forms in 3 rows now" in done.stdout
+    assert "video_generation_jobs.video_url: 4 S3 forms in 4 rows now" in done.stdout
     assert world.rows() == rows
     assert eventloop.run(_supabase_objects(world)) == supabase
     assert _journal_runs(world) == runs
@@ -364,9 +378,14 @@ def test_4_the_round_trip_brings_every_object_and_row_back(world: World) -> None
             continue
         assert now[where] == original, where
     assert now[TAGGED].metadata == {"owner": "ana", "caption": "été"}
-    # the application's uploads while on S3, with their metadata
+    assert now[LARGE_SEEDED].size > STANDARD_UPLOAD_LIMIT
+    # the application's uploads while on S3, with their metadata; the large video through the resumable upload
     for where, (_, expected) in world.new_objects.items():
         assert now[where] == expected, where
+    assert now[LARGE_NEW].size > STANDARD_UPLOAD_LIMIT
+    routes = world.emulator.stats()["by_route"]
+    assert routes.get("POST upload/resumable") == 1, "only the large new video went resumable"
+    assert routes.get("PATCH upload/resumable") == 2, "in two 6 MiB chunks"
     # the object the app rewrote on S3 holds its new bytes; the one changed at Supabase kept its change
     assert now[world.overwritten].sha256 == hashlib.sha256(world.overwritten_bytes).hexdigest()
     assert now[world.contested].sha256 == hashlib.sha256(world.contested_bytes).hexdigest()
@@ -388,6 +407,9 @@ def test_4_the_round_trip_brings_every_object_and_row_back(world: World) -> None
     )
     with pytest.raises(urllib.error.HTTPError):
         _fetch(video)  # private: not without the key
+    large = world.value("video_generation_jobs", 9004)
+    assert large == f"{base}/authenticated/videos/{LARGE_NEW[1]}"
+    assert _fetch(large, {"apikey": key, "Authorization": f"Bearer {key}"}) == world.new_objects[LARGE_NEW][0]
     prose = world.value("global_assets", 9003)
     assert prose.startswith("see ")
     assert prose.endswith(", then (more) text")
@@ -407,16 +429,32 @@ def test_5_a_rerun_of_a_finished_rollback_does_nothing(world: World) -> None:
     assert _journal_runs(world) == runs
 
 
-def test_6_the_rollbacks_own_rewrite_can_be_reverted(world: World) -> None:
+def test_6_rewrite_urls_revert_after_a_rollback_leaves_the_rollbacks_rewrite_alone(world: World) -> None:
+    """The rollback's rewrite is a run of its own kind: not a forward rewrite still applied, nor the
+    one `--revert` picks without a run number (with version 2 of the journal it was both)."""
+    rows = world.rows()
+    latest = world.cli("rewrite-urls", "--revert", "--yes")
+    assert latest.returncode == 0, latest.stdout + latest.stderr
+    assert "no rewrite run to revert" in latest.stdout
+    forward = world.cli("rewrite-urls", "--revert", "--run", "1", "--yes")
+    assert forward.returncode == 0, forward.stdout + forward.stderr
+    assert "run 1 was already reverted" in forward.stdout
+    for done in (latest, forward):
+        assert "is not reverted" not in done.stdout
+    assert world.rows() == rows
+
+
+def test_7_the_rollbacks_own_rewrite_can_be_reverted(world: World) -> None:
     done = world.cli("rollback", "--yes", "--json")
     run = __import__("json").loads(done.stdout)["steps"][3]["detail"]["run"]
     reverted = world.cli("rewrite-urls", "--revert", "--run", str(run), "--yes")
-    assert "3 values restored" in reverted.stdout, reverted.stdout + reverted.stderr
+    assert reverted.returncode == 0, reverted.stdout + reverted.stderr
+    assert "4 values restored" in reverted.stdout, reverted.stdout + reverted.stderr
     for (table, row_id), value in world.new_rows.items():
         assert world.value(table, row_id) == value
 
 
-def test_7_verify_back_finds_a_copied_back_object_changed_or_deleted_at_supabase(world: World) -> None:
+def test_8_verify_back_finds_a_copied_back_object_changed_or_deleted_at_supabase(world: World) -> None:
     plan = load_plan(world.plan_path)
     frame, video = (
         ("images", "project_1/branch_1/frames/new_frame.png"),

@@ -1,7 +1,8 @@
 """The journal: every value bucketshift changes in the application's database, in that database.
 
-Schema `bucketshift`, versioned: `runs` (one row per apply or revert) and `journal` (one row
-per changed value: table, row key, column, old and new value as text).  A batch's updates and
+Schema `bucketshift`, versioned: `runs` (one row per run: `apply`, a forward rewrite to S3;
+`rollback`, a rollback's rewrite back to Supabase; `revert`, the undoing of either) and `journal`
+(one row per changed value: table, row key, column, old and new value as text).  A batch's updates and
 its journal rows are written in one transaction, so the journal is exactly what happened.
 `journal.run_id` has no foreign key on purpose: its check cost a quarter of each batch's time,
 and only bucketshift writes these rows, always for a run it has just created.
@@ -20,6 +21,7 @@ from bucketshift.errors import ConfigError
 
 __all__ = [
     "JOURNAL_VERSION",
+    "REWRITE_KINDS",
     "Run",
     "already_reverted",
     "changes_in",
@@ -30,14 +32,16 @@ __all__ = [
     "unreverted_runs",
 ]
 
-JOURNAL_VERSION = 2
+JOURNAL_VERSION = 3
+REWRITE_KINDS = ("apply", "rollback")
+"""Runs that rewrote values (a revert undoes one of them); only `apply` runs are forward rewrites."""
 
 _SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS bucketshift;
 CREATE TABLE IF NOT EXISTS bucketshift.schema_info (version integer NOT NULL);
 CREATE TABLE IF NOT EXISTS bucketshift.runs (
     id bigserial PRIMARY KEY,
-    kind text NOT NULL CHECK (kind IN ('apply', 'revert')),
+    kind text NOT NULL CONSTRAINT runs_kind_check CHECK (kind IN ('apply', 'revert', 'rollback')),
     reverts bigint REFERENCES bucketshift.runs (id),
     started_at timestamptz NOT NULL DEFAULT now(),
     finished_at timestamptz,
@@ -65,6 +69,27 @@ UPDATE bucketshift.schema_info SET version = 2;
 """Version 1 kept two indexes, on id and on (run_id, id); one serves every read (a run's rows in
 order) and each index cost about 2 us per journaled value."""
 
+_FROM_VERSION_2 = """
+DO $$
+DECLARE
+    found text;
+BEGIN
+    FOR found IN
+        SELECT conname FROM pg_constraint
+        WHERE conrelid = 'bucketshift.runs'::regclass AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%kind%'
+    LOOP
+        EXECUTE format('ALTER TABLE bucketshift.runs DROP CONSTRAINT %I', found);
+    END LOOP;
+END $$;
+ALTER TABLE bucketshift.runs
+    ADD CONSTRAINT runs_kind_check CHECK (kind IN ('apply', 'revert', 'rollback'));
+UPDATE bucketshift.runs SET kind = 'rollback' WHERE kind = 'apply' AND summary ->> 'rollback' = 'true';
+UPDATE bucketshift.schema_info SET version = 3;
+"""
+"""Version 2 knew only `apply` and `revert`: a rollback's rewrite was an `apply` run marked
+`{"rollback": true}` in its summary, which every reader of forward runs had to skip.  Those runs
+become `rollback` runs, their journal rows untouched."""
+
 
 @dataclass(frozen=True)
 class Run:
@@ -83,8 +108,10 @@ def ensure_schema(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
         version = row[0] if row else None
         if version is None:
             conn.execute("INSERT INTO bucketshift.schema_info (version) VALUES (%s)", (JOURNAL_VERSION,))
-        elif int(version) == 1:
-            conn.execute(_FROM_VERSION_1)
+        elif int(version) < JOURNAL_VERSION:
+            if int(version) == 1:
+                conn.execute(_FROM_VERSION_1)
+            conn.execute(_FROM_VERSION_2)
         elif int(version) > JOURNAL_VERSION:
             raise ConfigError(
                 f"the database's bucketshift journal has version {version}, newer than this bucketshift "
@@ -97,6 +124,7 @@ def ensure_schema(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
 
 
 def start_run(conn: psycopg.Connection[tuple[Any, ...]], kind: str, reverts: int | None = None) -> int:
+    """A new run of `kind` (`apply`, `rollback` or `revert` of run `reverts`), committed at once."""
     row = conn.execute(
         "INSERT INTO bucketshift.runs (kind, reverts) VALUES (%s, %s) RETURNING id", (kind, reverts)
     ).fetchone()
@@ -128,15 +156,17 @@ def changes_in(conn: psycopg.Connection[tuple[Any, ...]], run_id: int) -> int:
 
 
 _UNREVERTED = (
-    "kind = 'apply' "
+    "kind = 'apply' AND coalesce(r.summary ->> 'rollback', '') <> 'true' "
     "AND NOT EXISTS (SELECT 1 FROM bucketshift.runs v WHERE v.reverts = r.id AND v.finished_at IS NOT NULL) "
     "AND EXISTS (SELECT 1 FROM bucketshift.journal j WHERE j.run_id = r.id)"
 )
-"""An apply run (`r`) that changed something and has no finished revert."""
+"""A forward apply run (`r`) that changed something and has no finished revert.  The summary's
+mark is for a version 2 journal that a read-only command (status, a dry run) reads un-upgraded,
+where a rollback's rewrite is an `apply` run marked `{"rollback": true}`."""
 
 
 def unreverted_runs(conn: psycopg.Connection[tuple[Any, ...]]) -> list[int]:
-    """Apply runs still in place, oldest first.
+    """Forward apply runs still in place, oldest first (a rollback's own rewrite is not one).
 
     An apply interrupted and run again leaves two runs, and a revert undoes one: the caller
     says which others are still in place.
@@ -147,7 +177,9 @@ def unreverted_runs(conn: psycopg.Connection[tuple[Any, ...]]) -> list[int]:
 
 
 def find_run(conn: psycopg.Connection[tuple[Any, ...]], run_id: int | None) -> Run:
-    """The given apply run, or the latest apply that changed something and is not yet reverted."""
+    """The given rewrite run (a forward apply, or a rollback's rewrite back, so a rollback can be
+    undone too), or without one the latest forward apply that changed something and is not yet
+    reverted."""
     if run_id is None:
         row = conn.execute(
             "SELECT id, kind, reverts, finished_at IS NOT NULL FROM bucketshift.runs r "  # noqa: S608
@@ -159,7 +191,7 @@ def find_run(conn: psycopg.Connection[tuple[Any, ...]], run_id: int | None) -> R
         row = conn.execute(
             "SELECT id, kind, reverts, finished_at IS NOT NULL FROM bucketshift.runs WHERE id = %s", (run_id,)
         ).fetchone()
-        if row is None or row[1] != "apply":
+        if row is None or row[1] not in REWRITE_KINDS:
             raise ConfigError(f"run {run_id} is not a rewrite run in this database's bucketshift journal")
     conn.rollback()
     return Run(int(row[0]), str(row[1]), None if row[2] is None else int(row[2]), bool(row[3]))

@@ -15,9 +15,9 @@ and samples) is the forward rewriter's, so a value changes in its URLs and in no
 query or fragment on an S3 URL is dropped (it belongs to the request, not the object) and
 counted; an `s3://` reference inside prose is left alone, as its end cannot be told.
 
-The rewrite is journaled like the forward one, as an `apply` run marked `{"rollback": true}` in
-its summary, so `rewrite-urls --revert RUN` undoes it, and a later rollback never takes it for a
-forward rewrite to revert.
+The rewrite is journaled like the forward one, as a run of its own kind (`rollback`), so
+`rewrite-urls --revert --run RUN` undoes it (a rollback can itself be undone), while neither a
+later rollback nor `rewrite-urls --revert` without a run ever takes it for a forward rewrite.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from bucketshift.config import BucketMapping, S3Endpoint
+from bucketshift.database import journal
 from bucketshift.database.connection import translate
 from bucketshift.database.rewriter import SAMPLES, Rewriter, Tally
 from bucketshift.urls import (
@@ -41,12 +41,9 @@ from bucketshift.urls import (
     source_key,
 )
 
-__all__ = ["ROLLBACK_MARK", "BackRewriter", "back_needles", "finish_back_run", "forward_runs", "start_back_run"]
+__all__ = ["BackRewriter", "back_needles", "finish_back_run", "forward_runs", "start_back_run"]
 
 Conn = psycopg.Connection[tuple[Any, ...]]
-
-ROLLBACK_MARK = "rollback"
-"""Key of a run's summary that marks a rewrite a rollback made (S3 forms back to Supabase)."""
 
 _EMBEDDED_PATH = r"/[A-Za-z0-9_.~/%+-]+"
 """What follows a public bucket's base in text: the encoded key (S3 URLs the app and bucketshift
@@ -171,36 +168,18 @@ class BackRewriter(Rewriter):
 def forward_runs(conn: Conn) -> list[int]:
     """Rewrite runs (forward: Supabase to S3) still in place, newest first: what a rollback reverts.
 
-    A run a rollback made itself is marked in its summary and never counted here."""
+    A rollback's own rewrite is a `rollback` run, never counted here."""
     try:
-        rows = conn.execute(
-            "SELECT r.id FROM bucketshift.runs r WHERE r.kind = 'apply' "
-            "AND coalesce(r.summary ->> %s, '') <> 'true' "
-            "AND NOT EXISTS (SELECT 1 FROM bucketshift.runs v WHERE v.reverts = r.id AND v.finished_at IS NOT NULL) "
-            "AND EXISTS (SELECT 1 FROM bucketshift.journal j WHERE j.run_id = r.id) ORDER BY r.id DESC",
-            (ROLLBACK_MARK,),
-        ).fetchall()
-        conn.rollback()
+        return list(reversed(journal.unreverted_runs(conn)))
     except psycopg.Error as error:
         conn.rollback()
         raise translate(error, "read the bucketshift journal") from None
-    return [int(row[0]) for row in rows]
 
 
 def start_back_run(conn: Conn) -> int:
-    """A journal run for a rollback's rewrite: an `apply` (so `--revert` undoes it), marked as the rollback's."""
-    row = conn.execute(
-        "INSERT INTO bucketshift.runs (kind, summary) VALUES ('apply', %s) RETURNING id",
-        (Jsonb({ROLLBACK_MARK: True}),),
-    ).fetchone()
-    conn.commit()
-    assert row is not None
-    return int(row[0])
+    """A journal run for a rollback's rewrite (kind `rollback`: `rewrite-urls --revert --run` undoes it)."""
+    return journal.start_run(conn, "rollback")
 
 
 def finish_back_run(conn: Conn, run_id: int, summary: dict[str, Any]) -> None:
-    conn.execute(
-        "UPDATE bucketshift.runs SET finished_at = now(), summary = %s WHERE id = %s",
-        (Jsonb({**summary, ROLLBACK_MARK: True}), run_id),
-    )
-    conn.commit()
+    journal.finish_run(conn, run_id, summary)

@@ -3,21 +3,26 @@
 A small object (up to the destination's multipart threshold) is read whole into memory and
 written in one request; a failed write is sent again from memory, never read again.  A large one
 goes part by part through the destination's `MultipartUploads`: a failed part is sent again on
-its own, a broken read resumes at its byte (`SourceRead`), and memory holds a few parts.
+its own, a broken read resumes at its byte (`SourceRead`), and memory holds a few parts.  A large
+one bound for a destination without multipart uploads (Supabase, which takes a large body through
+its own chunked, resumable upload inside `put`) is streamed: the read flows straight into `put`,
+and memory holds about one chunk of it, whatever the object's size.
 
 Checksums end to end: the bytes read are hashed once (sha256 for the manifest, CRC64NVME for S3)
 and, where the source's ETag claims to be the body's MD5 (Supabase's is, for a single-part
 upload), compared with it, so a corrupted read fails before anything is written.  A store whose
 ETag only looks like an MD5 (S3 with SSE-KMS, say) is told apart: the same bytes read twice,
 both differing from it, are accepted and counted, not retried for ever.  The write itself sends
-a checksum the destination checks the body against.
+a checksum the destination checks the body against.  A streamed copy holds its last chunk back
+until the whole body's MD5 is checked, so a corrupted read fails before the write can complete
+and never becomes an object.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +54,10 @@ NOT_MD5_LIMIT = 3
 LARGE_OBJECT_ATTEMPTS = 2
 """Whole passes over a large object: a second only when the first failed beyond what part retries
 and resumed reads could mend (or its MD5 did not match), since each pass costs its egress."""
+STREAM_HOLD = 8 * 1024 * 1024
+"""What a streamed copy holds at once, and reserves from the budget: Supabase's resumable upload
+fills and sends 6 MiB per request, plus the read chunk held back and the one it carries over.  An
+object larger than this (or than the whole budget) is streamed, as holding it whole would cost more."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,8 @@ class ObjectCopier:
         self.requests, self.bandwidth = requests, bandwidth
         self.describe = describe
         self.multipart = dest if isinstance(dest, MultipartUploads) else None
+        self.stream_above = min(STREAM_HOLD, budget.limit)
+        """Above this size an object bound for a destination without multipart uploads is streamed."""
 
     # shared pieces ------------------------------------------------------------------------
 
@@ -167,15 +178,22 @@ class ObjectCopier:
     # one object ---------------------------------------------------------------------------
 
     async def copy(self, info: ObjectInfo, write: Write) -> Copied:
-        """Copy `info` to the mapping's destination key under `write`'s condition."""
+        """Copy `info` to the mapping's destination key under `write`'s condition: the write path is
+        chosen here, in one place (part by part, streamed, or whole from memory)."""
         if self.multipart is not None and info.size > self.multipart.multipart_threshold:
-            policy = dataclasses.replace(self.retry, max_attempts=LARGE_OBJECT_ATTEMPTS)
-            earlier: list[str] = []
-            copied, attempts = await with_retries(
-                lambda: self._copy_large(info, write, earlier), policy, on_retry=self._retried
-            )
-            return dataclasses.replace(copied, attempts=attempts)
+            return await self._whole_passes(info, write, self._copy_large)
+        if self.multipart is None and info.size > self.stream_above:
+            return await self._whole_passes(info, write, self._copy_streamed)
         return await self._copy_small(info, write)
+
+    async def _whole_passes(
+        self, info: ObjectInfo, write: Write, one_pass: Callable[[ObjectInfo, Write, list[str]], Awaitable[Copied]]
+    ) -> Copied:
+        """A large object's passes, each from its first byte (`LARGE_OBJECT_ATTEMPTS`)."""
+        policy = dataclasses.replace(self.retry, max_attempts=LARGE_OBJECT_ATTEMPTS)
+        earlier: list[str] = []
+        copied, attempts = await with_retries(lambda: one_pass(info, write, earlier), policy, on_retry=self._retried)
+        return dataclasses.replace(copied, attempts=attempts)
 
     async def _copy_small(self, info: ObjectInfo, write: Write) -> Copied:
         """Read whole (checked against the source's MD5), then written from memory, chunks as they
@@ -281,6 +299,54 @@ class ObjectCopier:
         finally:
             for release in held:
                 release()
+            await stream.aclose()
+            self.tallies.resumed_reads += reading.resumed
+        return Copied(written, version, digests.sha256(), digests.crc64nvme(), 1)
+
+    async def _copy_streamed(self, info: ObjectInfo, write: Write, earlier: list[str]) -> Copied:
+        """One pass: the source's chunks go straight into the destination's `put` as they are read.
+
+        Each chunk is handed on only once the next one has arrived, so the last is still in hand
+        when the read ends: the MD5 of the whole body is checked then, and a mismatch raises from
+        inside the body, before its last bytes reach the store (a `put` whose body fails abandons
+        the write; Supabase's resumable upload is terminated), so no corrupted object is made.
+        """
+        release = await self.budget.reserve(min(info.size, STREAM_HOLD))
+        reading = self._read(info.key)
+        checks = info.md5 is not None and self.tallies.md5_trusted
+        digests = Digests(md5=checks)
+        stream = reading.chunks()
+        body: AsyncGenerator[bytes, None] | None = None
+        try:
+            first = await anext(stream, b"")
+            version = reading.version or info
+
+            async def held_back() -> AsyncGenerator[bytes, None]:
+                held = first
+                async for chunk in stream:
+                    digests.update(held)
+                    yield held
+                    held = chunk
+                digests.update(held)
+                self._check_md5(version.md5 if checks else None, digests.md5(), digests.sha256, earlier, info.key)
+                yield held
+
+            attributes = await self._attributes(info, version)
+            body = held_back()
+            written = await self.dest.put(
+                self.spec.dest_bucket,
+                self.spec.dest_key(info.key),
+                body,
+                size=version.size,
+                overwrite=write.overwrite,
+                if_match=write.if_match,
+                copied_from=SourceVersion(version.etag, version.size),
+                **attributes,
+            )
+        finally:
+            release()
+            if body is not None:
+                await body.aclose()
             await stream.aclose()
             self.tallies.resumed_reads += reading.resumed
         return Copied(written, version, digests.sha256(), digests.crc64nvme(), 1)

@@ -10,7 +10,9 @@ done and resumes what was interrupted:
 2. verify-back: every object copied back is read at Supabase: same size, same sha256.
 3. revert-urls: the forward URL rewrite is undone from its journal (every forward run in place).
 4. rewrite-back: the S3 forms the application wrote into rows after the cut-over become Supabase
-   URLs, journaled (`database/reverse.py`), for objects verified at Supabase only.
+   URLs, for objects verified at Supabase only, journaled as a run of kind `rollback`
+   (`database/reverse.py`): `rewrite-urls --revert --run N` undoes it, and nothing takes it for a
+   forward rewrite still in place.
 
 Then `STORAGE_BACKEND=supabase` switches the application back.  A finished rollback forgets the
 migrate phase's steps, so a later `migrate` runs it again; a rerun of a finished rollback does
