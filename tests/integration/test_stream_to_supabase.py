@@ -285,8 +285,11 @@ async def test_a_read_corrupted_every_time_is_refused_and_no_object_appears(
     routes = tus_routes(emulator)
     assert proxy.corrupted == 2, "two passes, each from the first byte"
     assert tallies[0].md5_mismatches == 2
-    # Each pass sent its first two 6 MiB chunks; the last, held back until the MD5 was known, never left.
-    assert routes == {"POST upload/resumable": 2, "PATCH upload/resumable": 4, "DELETE upload/resumable": 2}
+    # Each pass sent at most its first two 6 MiB chunks (the second may still be on its way, and be cut
+    # off, when the MD5 fails); the last, held back until the MD5 was known, never left.
+    patches = routes.pop("PATCH upload/resumable", 0)
+    assert routes == {"POST upload/resumable": 2, "DELETE upload/resumable": 2}
+    assert 2 <= patches <= 4, patches
     async with SupabaseStore(emulator.url, emulator.service_role_key) as supabase:
         with pytest.raises(NotFound):
             await supabase.head(sides.supabase_bucket, "medium.mp4")
