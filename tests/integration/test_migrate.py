@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import boto3
 import psycopg
 import pytest
+from tests.app_plan import app_plan
 
 from bucketshift.cli.main import run as cli_main  # noqa: TID251 - the CLI in-process: a child costs 1.7 s of imports
 from bucketshift.config import SupabaseEndpoint, load_plan
@@ -45,41 +46,6 @@ SMALL = SeedPlan(
     special_keys=False, image_size=(2_000, 6_000), video_size=(20_000, 60_000),
 )  # fmt: skip
 _numbers = itertools.count(1)
-
-PLAN = """
-[source]
-type = "supabase"
-url = "{url}"
-key = "{key}"
-
-[destination]
-type = "s3"
-region = "us-east-1"
-endpoint_url = "{endpoint}"
-
-[[buckets]]
-source = "asset-images"
-destination = "{prefix}-asset-images"
-access = "public-read"
-
-[[buckets]]
-source = "images"
-destination = "{prefix}-images"
-access = "public-read"
-
-[[buckets]]
-source = "videos"
-destination = "{prefix}-videos"
-access = "private"
-
-[database]
-dsn = "{dsn}"
-columns = [{columns}]
-batch_size = {batch_size}
-
-[transfer]
-concurrency = {concurrency}
-"""
 
 
 @dataclass
@@ -191,10 +157,9 @@ def make_world(tmp_path: Path, moto: MotoServer, postgres: PostgresCluster) -> I
             prefix = f"mig{os.getpid() % 10000}-{n}"
             plan_path = tmp_path / f"world-{n}" / "plan.toml"
             plan_path.parent.mkdir()
-            columns = ", ".join(f'"{c}"' for c in URL_COLUMNS)
             plan_path.write_text(
-                PLAN.format(url=emulator.url, key=emulator.service_role_key, endpoint=moto.endpoint_url,
-                            prefix=prefix, dsn=dsn, columns=columns, batch_size=batch_size, concurrency=concurrency),
+                app_plan(url=emulator.url, key=emulator.service_role_key, endpoint=moto.endpoint_url,
+                         prefix=prefix, dsn=dsn, batch_size=batch_size, concurrency=concurrency),
                 encoding="utf-8",
             )  # fmt: skip
             return World(emulator, moto, dsn, plan_path, prefix, seeded)

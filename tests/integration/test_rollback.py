@@ -28,6 +28,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import sql
+from tests.app_plan import app_plan
 
 from bucketshift import eventloop
 from bucketshift.config import load_plan
@@ -42,46 +43,12 @@ from bucketshift.retry import RetryPolicy
 from bucketshift.storage import AsyncStorage
 from bucketshift.stores.base import ObjectInfo
 from bucketshift.stores.registry import open_store
-from bucketshift_sandbox.app_database import URL_COLUMNS, seed_app_database
+from bucketshift_sandbox.app_database import seed_app_database
 from bucketshift_sandbox.seed import SeedPlan, seed_app
 from bucketshift_sandbox.servers import EmulatorServer, MotoServer, PostgresCluster, run_emulator
 
 EXE = str(Path(sys.executable).with_name("bucketshift"))
 _numbers = itertools.count(1)
-
-PLAN = """
-[source]
-type = "supabase"
-url = "{url}"
-key = "{key}"
-
-[destination]
-type = "s3"
-region = "us-east-1"
-endpoint_url = "{endpoint}"
-
-[[buckets]]
-source = "asset-images"
-destination = "rb{n}-asset-images"
-access = "public-read"
-
-[[buckets]]
-source = "images"
-destination = "rb{n}-images"
-access = "public-read"
-
-[[buckets]]
-source = "videos"
-destination = "rb{n}-videos"
-access = "private"
-
-[transfer]
-concurrency = 8
-
-[database]
-dsn = "{dsn}"
-columns = [{columns}]
-"""
 
 SEED = SeedPlan(
     projects=1,
@@ -285,15 +252,14 @@ def world(tmp_path_factory: pytest.TempPathFactory, moto: MotoServer, postgres: 
     with run_emulator(base / "emulator") as emulator:
         emulator.settings(standard_upload_limit=STANDARD_UPLOAD_LIMIT)
         plan_path = base / "plan.toml"
-        columns = ", ".join(f'"{c}"' for c in URL_COLUMNS)
         plan_path.write_text(
-            PLAN.format(
+            app_plan(
                 url=emulator.url,
                 key=emulator.service_role_key,
                 endpoint=moto.endpoint_url,
-                n=n,
+                prefix=f"rb{n}",
                 dsn=dsn,
-                columns=columns,
+                concurrency=8,
             ),
             encoding="utf-8",
         )

@@ -22,6 +22,7 @@ from urllib.parse import quote
 import boto3
 import psycopg
 import pytest
+from tests.app_plan import app_plan
 
 from bucketshift import eventloop
 from bucketshift.config import Plan, SupabaseEndpoint, load_plan
@@ -40,42 +41,6 @@ EXE = str(Path(sys.executable).with_name("bucketshift"))
 SEED = SeedPlan(projects=1, branches=1, assets_per_branch=3, frames_per_branch=3, videos_per_branch=2,
                 big_folder_entries=0, image_size=(600, 3000), video_size=(3000, 9000), special_keys=False)  # fmt: skip
 """3 images per public bucket (plus a dashboard placeholder), 2 videos: the demo's shape, small."""
-
-PLAN = """
-[source]
-type = "supabase"
-url = "{url}"
-key = "{key}"
-
-[destination]
-type = "s3"
-region = "us-east-1"
-endpoint_url = "{endpoint}"
-
-[[buckets]]
-source = "asset-images"
-destination = "{prefix}-asset-images"
-access = "public-read"
-cors_origins = ["http://localhost:3000"]
-
-[[buckets]]
-source = "images"
-destination = "{prefix}-images"
-access = "public-read"
-cors_origins = ["http://localhost:3000"]
-
-[[buckets]]
-source = "videos"
-destination = "{prefix}-videos"
-access = "private"
-cors_origins = ["http://localhost:3000"]
-browser_uploads = true
-
-[database]
-dsn = "{dsn}"
-columns = ["global_assets.image_key_url", "project_assets.image_key_url", "frames.image_url",
-           "video_generation_jobs.video_url"]
-"""
 
 
 @dataclass
@@ -135,8 +100,13 @@ def world(tmp_path_factory: pytest.TempPathFactory, moto: MotoServer, postgres: 
             seed_app_database(dsn, emulator.url, seeded)
             prefix = f"st-{uuid.uuid4().hex[:8]}"
             plan_path = base / "bucketshift.toml"
-            text = PLAN.format(
-                url=emulator.url, key=emulator.service_role_key, endpoint=moto.endpoint_url, prefix=prefix, dsn=dsn
+            text = app_plan(
+                url=emulator.url,
+                key=emulator.service_role_key,
+                endpoint=moto.endpoint_url,
+                prefix=prefix,
+                dsn=dsn,
+                cors=True,
             )
             plan_path.write_text(text, encoding="utf-8")
             plan = load_plan(plan_path)
