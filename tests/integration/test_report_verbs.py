@@ -18,7 +18,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from tests.integration.test_migrate import PLAN, SMALL, World, _drop, _seed, cli
+from tests.app_plan import app_plan
+from tests.integration.test_migrate import SMALL, World, _drop, _seed, cli
 from tests.report_helpers import dom_of
 from tests.unit.report_dom import Page, copied_bytes, manifest_failures, manifest_numbers, read_page
 
@@ -47,10 +48,9 @@ def make_world(tmp_path: Path, moto: MotoServer, postgres: PostgresCluster) -> I
             prefix = f"rep{os.getpid() % 10000}-{n}"
             plan_path = tmp_path / f"world-{n}" / "plan.toml"
             plan_path.parent.mkdir()
-            columns = ", ".join(f'"{c}"' for c in URL_COLUMNS)
             plan_path.write_text(
-                PLAN.format(url=emulator.url, key=emulator.service_role_key, endpoint=moto.endpoint_url,
-                            prefix=prefix, dsn=dsn, columns=columns, batch_size=5000, concurrency=8),
+                app_plan(url=emulator.url, key=emulator.service_role_key, endpoint=moto.endpoint_url,
+                         prefix=prefix, dsn=dsn, batch_size=5000, concurrency=8),
                 encoding="utf-8",
             )  # fmt: skip
             return World(emulator, moto, dsn, plan_path, prefix, seeded)

@@ -26,8 +26,10 @@ __all__ = [
     "already_reverted",
     "changes_in",
     "ensure_schema",
+    "exists",
     "find_run",
     "finish_run",
+    "rows_in_place",
     "start_run",
     "unreverted_runs",
 ]
@@ -174,6 +176,30 @@ def unreverted_runs(conn: psycopg.Connection[tuple[Any, ...]]) -> list[int]:
     rows = conn.execute(f"SELECT id FROM bucketshift.runs r WHERE {_UNREVERTED} ORDER BY id").fetchall()  # noqa: S608
     conn.rollback()
     return [int(row[0]) for row in rows]
+
+
+def exists(conn: psycopg.Connection[tuple[Any, ...]]) -> bool:
+    """Whether the database has the journal: a reader (status, a dry run) must not create it to find out."""
+    row = conn.execute("SELECT to_regclass('bucketshift.journal') IS NOT NULL").fetchone()
+    conn.rollback()
+    return bool(row and row[0])
+
+
+def rows_in_place(conn: psycopg.Connection[tuple[Any, ...]]) -> dict[tuple[str, str, str], int]:
+    """(schema, table, column) -> rows the forward apply runs still in place rewrote; empty without a journal."""
+    try:
+        if not exists(conn):
+            return {}
+        found = conn.execute(
+            "SELECT table_schema, table_name, column_name, count(DISTINCT row_key) FROM bucketshift.journal "
+            "WHERE run_id = ANY(%s) GROUP BY 1, 2, 3",
+            (unreverted_runs(conn),),
+        ).fetchall()
+    except psycopg.Error as error:
+        raise translate(error, "read the bucketshift journal") from None
+    finally:
+        conn.rollback()
+    return {(str(s), str(t), str(c)): int(n) for s, t, c, n in found}
 
 
 def find_run(conn: psycopg.Connection[tuple[Any, ...]], run_id: int | None) -> Run:

@@ -273,7 +273,7 @@ class RollbackRun:
             return resolve(conn, database.columns)
         found = discover(conn, [n for n in needles if n], lambda text: rewriter.holds_s3_form(text))
         columns = {f.column.name: f.column for f in found if f.rows}
-        if journal_exists(conn):
+        if journal.exists(conn):
             rows = conn.execute(
                 "SELECT DISTINCT table_schema, table_name, column_name FROM bucketshift.journal ORDER BY 1, 2, 3"
             ).fetchall()
@@ -365,17 +365,10 @@ class RollbackRun:
 
     def _preview_revert(self, database: DatabaseConfig) -> dict[str, Any]:
         with connect(database.dsn.get_secret_value()) as conn:
-            if not journal_exists(conn):
+            if not journal.exists(conn):
                 return {"runs": [], "values": 0}
             runs = forward_runs(conn)
             return {"runs": runs, "values": sum(journal.changes_in(conn, r) for r in runs)}
-
-
-def journal_exists(conn: Conn) -> bool:
-    """Whether the database has bucketshift's journal (a dry run must not create it to find out)."""
-    row = conn.execute("SELECT to_regclass('bucketshift.journal') IS NOT NULL").fetchone()
-    conn.rollback()
-    return bool(row and row[0])
 
 
 def _detail(text: str | None) -> dict[str, Any]:

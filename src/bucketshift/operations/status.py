@@ -366,25 +366,6 @@ def _column_name(schema: str, table: str, column: str) -> str:
     return f"{table}.{column}" if schema == "public" else f"{schema}.{table}.{column}"
 
 
-def _journaled(conn: Conn) -> dict[tuple[str, str, str], int]:
-    """(schema, table, column) -> rows rewritten by the apply runs still in place, from the journal."""
-    try:
-        row = conn.execute("SELECT to_regclass('bucketshift.journal') IS NOT NULL").fetchone()
-        if not row or not row[0]:
-            return {}
-        runs = journal.unreverted_runs(conn)
-        found = conn.execute(
-            "SELECT table_schema, table_name, column_name, count(DISTINCT row_key) FROM bucketshift.journal "
-            "WHERE run_id = ANY(%s) GROUP BY 1, 2, 3",
-            (runs,),
-        ).fetchall()
-    except psycopg.Error as error:
-        raise translate(error, "read the bucketshift journal") from None
-    finally:
-        conn.rollback()
-    return {(str(s), str(t), str(c)): int(n) for s, t, c, n in found}
-
-
 def _url_line(name: str, result: ColumnResult | None, rows_rewritten: int) -> StatusLine:
     t = result.tally if result is not None else None
     counts = {
@@ -424,7 +405,7 @@ def url_lines(plan: Plan, request: StatusRequest) -> list[StatusLine]:
     try:
         report = RewriteRun(plan, RewriteRequest(mode="plan", state=request.state)).run()
         with connect(plan.database.dsn.get_secret_value()) as conn:
-            done = _journaled(conn)
+            done = journal.rows_in_place(conn)
     except BucketshiftError as error:
         return [_failed("urls", "stored URLs", error)]
     results = {c.column: c for c in report.columns}
@@ -445,7 +426,7 @@ def _sample_urls(plan: Plan, heads: dict[str, str], per_bucket: int) -> dict[str
     found: dict[str, list[str]] = {bucket: [] for bucket in heads}
     patterns = {bucket: re.compile(re.escape(head + "/") + _URL_PATH) for bucket, head in heads.items()}
     with connect(plan.database.dsn.get_secret_value()) as conn:
-        columns = set(_journaled(conn))
+        columns = set(journal.rows_in_place(conn))
         columns |= {(c.schema, c.table, c.column) for c in resolve(conn, plan.database.columns)}
         for schema, table, column in sorted(columns):
             value = sql.SQL("{}::text").format(sql.Identifier(column))
