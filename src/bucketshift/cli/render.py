@@ -557,7 +557,8 @@ def _reverted(r: RevertReport) -> None:
             out.print(f"  {c.column} {c.row_key}", markup=False)
 
 
-def rewrite_report(report: RewriteReport, *, sql_file: Path | None = None) -> None:
+def rewrite_report(report: RewriteReport, *, sql_file: Path | None = None, samples: bool = True) -> None:
+    """`samples=False` leaves out the per-value lines (migrate showed them in the plan just before)."""
     if report.mode == "discover":
         table = Table("table.column", "type", "rows with storage URLs", "rows that only mention the host")
         for f in report.discovered:
@@ -584,7 +585,7 @@ def rewrite_report(report: RewriteReport, *, sql_file: Path | None = None) -> No
         table.add_row(Text(c.column), Text(c.kind), str(t.rows_matched), str(t.urls), str(t.rewritten),
                       str(t.unverified), str(t.unmapped), str(t.ambiguous), changed)  # fmt: skip
     out.print(table)
-    for c in report.columns:
+    for c in report.columns if samples else ():
         t = c.tally
         for old, new in t.samples[:3]:
             out.print(f"  {c.column}: {old}\n    -> {new}", markup=False, overflow="ignore", crop=False)

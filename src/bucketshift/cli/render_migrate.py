@@ -112,7 +112,7 @@ def step_result(step: Step) -> None:
     elif isinstance(result, VerifyRun):
         render.verify_summary(result.reports)
     elif isinstance(result, RewriteReport) and result.mode == "apply":
-        render.rewrite_report(result)
+        render.rewrite_report(result, samples=step.preview is None)
 
 
 def failure(step: Step) -> None:
