@@ -14,6 +14,7 @@ from bucketshift import eventloop
 from bucketshift.cli import render
 from bucketshift.cli.render_estimate import estimate_json, estimate_table
 from bucketshift.config import load_plan
+from bucketshift.engine.shard import parse_shard
 from bucketshift.errors import UsageError
 from bucketshift.operations.context import ListFrom
 from bucketshift.operations.estimate import estimate
@@ -55,6 +56,10 @@ def estimate_command(
     no_probe: Annotated[
         bool, typer.Option("--no-probe", help="Leave the time out (no probe of the endpoints).")
     ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", metavar="K/N", help="Only the objects `copy --shard K/N` would take."),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Objects, bytes, requests, cost and time of the copy, from the listing and a short probe; writes nothing."""
@@ -62,7 +67,7 @@ def estimate_command(
         estimate(
             load_plan(config), state=state, only=bucket, list_from=_list_from(list_from_db, list_from_api),
             probe=not no_probe, reconcile=not no_reconcile, keep_placeholders=keep_placeholders,
-            concurrency=concurrency,
+            concurrency=concurrency, shard=None if shard is None else parse_shard(shard),
         )
     )  # fmt: skip
     if json_output:

@@ -22,6 +22,7 @@ from bucketshift.cli.init_commands import register as register_init
 from bucketshift.cli.migrate_commands import register as register_migrate
 from bucketshift.cli.progress import Row, live
 from bucketshift.cli.provision_commands import register, run_posture
+from bucketshift.cli.render_shard import shard_json, transfer_shard_line, verify_shard_line
 from bucketshift.cli.report_commands import ReportOption, report_verify
 from bucketshift.cli.rewrite_commands import register as register_rewrite
 from bucketshift.cli.rollback_commands import register as register_rollback
@@ -29,6 +30,7 @@ from bucketshift.cli.status_commands import register as register_status
 from bucketshift.config import Plan, load_plan
 from bucketshift.engine.diff import ConflictPolicy
 from bucketshift.engine.pacing import parse_rate
+from bucketshift.engine.shard import Shard, parse_shard
 from bucketshift.errors import EXIT_FAILURES, BucketshiftError, UsageError
 from bucketshift.operations.check import check as check_op
 from bucketshift.operations.context import ListFrom
@@ -114,6 +116,15 @@ KeepOption = Annotated[
 NoReconcileOption = Annotated[
     bool, typer.Option("--no-reconcile", help="Skip comparing the API listing with storage.objects first.")
 ]
+ShardOption = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        metavar="K/N",
+        help="Only the objects whose key hashes to K modulo N (0-based, as rclone's --hash-filter): "
+        "run 0/N .. N-1/N on N machines.",
+    ),
+]
 DEFAULT_PLAN = Path("bucketshift.toml")
 
 
@@ -187,6 +198,10 @@ def _rate(bandwidth: str | None) -> float | None:
         raise UsageError(f"--bandwidth: {exc}") from None
 
 
+def _shard(text: str | None) -> Shard | None:
+    return None if text is None else parse_shard(text)
+
+
 def _run_transfer(plan: Plan, request: CopyRequest, *, json_output: bool) -> CopyRun:
     work = CopyRun(plan, request)
 
@@ -197,17 +212,20 @@ def _run_transfer(plan: Plan, request: CopyRequest, *, json_output: bool) -> Cop
     started = time.monotonic()
     eventloop.run(go())
     if json_output:
-        render.emit_json(render.transfer_json(work, manifest=str(work.manifest_path)))
+        result = render.transfer_json(work, manifest=str(work.manifest_path))
+        render.emit_json(shard_json(result, request.shard, work.reports))
     else:
         render.reconciled(work.reconciled)
         render.transfer_summary(
             work.reports, mode=request.mode, dry_run=request.dry_run, elapsed=time.monotonic() - started
         )
+        transfer_shard_line(request.shard, work.reports)
     return work
 
 
 def _transfer_command(mode: Mode, config: Path, json_output: bool, **options: Any) -> None:
     options["bandwidth"] = _rate(options.get("bandwidth"))
+    options["shard"] = _shard(options.get("shard"))
     work = _run_transfer(load_plan(config), CopyRequest(mode=mode, **options), json_output=json_output)
     if work.failed or work.conflicts:
         raise typer.Exit(EXIT_FAILURES)
@@ -228,6 +246,7 @@ def copy(
     no_reconcile: NoReconcileOption = False,
     overwrite_destination_changes: OverwriteOption = False,
     keep_destination_changes: KeepOption = False,
+    shard: ShardOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Copy every object that is missing or different at the destination; resumable."""
@@ -235,7 +254,7 @@ def copy(
         "copy", config, json_output, dry_run=dry_run, concurrency=concurrency, keep_placeholders=keep_placeholders,
         max_requests_per_second=max_requests_per_second, bandwidth=bandwidth, state=state, buckets=bucket,
         list_from=_list_from(list_from_db, list_from_api), reconcile=not no_reconcile,
-        on_conflict=_on_conflict(overwrite_destination_changes, keep_destination_changes),
+        on_conflict=_on_conflict(overwrite_destination_changes, keep_destination_changes), shard=shard,
     )  # fmt: skip
 
 
@@ -253,6 +272,7 @@ def sync(
     list_from_api: ListFromApiOption = False,
     overwrite_destination_changes: OverwriteOption = False,
     keep_destination_changes: KeepOption = False,
+    shard: ShardOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """The cut-over pass: copy only what is new or changed at the source since the last copy; never deletes."""
@@ -260,7 +280,7 @@ def sync(
         "sync", config, json_output, dry_run=dry_run, concurrency=concurrency, keep_placeholders=keep_placeholders,
         max_requests_per_second=max_requests_per_second, bandwidth=bandwidth, state=state, buckets=bucket,
         list_from=_list_from(list_from_db, list_from_api), reconcile=False,
-        on_conflict=_on_conflict(overwrite_destination_changes, keep_destination_changes),
+        on_conflict=_on_conflict(overwrite_destination_changes, keep_destination_changes), shard=shard,
     )  # fmt: skip
 
 
@@ -279,7 +299,11 @@ def _run_verify(work: VerifyRun, *, json_output: bool) -> None:
             await work.run()
 
     eventloop.run(go())
-    render.emit_json(render.verify_json(work.reports)) if json_output else render.verify_summary(work.reports)
+    if json_output:
+        render.emit_json(shard_json(render.verify_json(work.reports), work.request.shard, work.reports))
+    else:
+        render.verify_summary(work.reports)
+        verify_shard_line(work.request.shard, work.reports)
 
 
 @app.command()
@@ -292,6 +316,7 @@ def verify(
     bucket: BucketsOption = None,
     list_from_db: ListFromDbOption = False,
     list_from_api: ListFromApiOption = False,
+    shard: ShardOption = None,
     json_output: JsonOption = False,
     posture: Annotated[bool, typer.Option("--posture", help="Instead: check each bucket's exposure.")] = False,
     report: ReportOption = None,
@@ -300,7 +325,8 @@ def verify(
     if posture:
         return run_posture(config, json_output)
     request = VerifyRequest(deep=deep, keep_placeholders=keep_placeholders, concurrency=concurrency, state=state,
-                            buckets=bucket, list_from=_list_from(list_from_db, list_from_api))  # fmt: skip
+                            buckets=bucket, list_from=_list_from(list_from_db, list_from_api),
+                            shard=_shard(shard))  # fmt: skip
     work = VerifyRun(load_plan(config), request)
     _run_verify(work, json_output=json_output)
     if report is not None:

@@ -22,6 +22,7 @@ from bucketshift.engine.listing import destination_index, list_all
 from bucketshift.engine.manifest import Manifest, ObjectRecord
 from bucketshift.engine.objects import Copied, ObjectCopier, Tallies
 from bucketshift.engine.pacing import TokenBucket
+from bucketshift.engine.shard import Shard
 from bucketshift.errors import (
     AccessDenied,
     AlreadyExists,
@@ -52,6 +53,8 @@ class TransferOptions:
     on_conflict: ConflictPolicy = "report"
     budget: MemoryBudget = field(default_factory=lambda: MemoryBudget(64 * 1024 * 1024))
     """Bytes of bodies in memory at once, shared by every worker and mapping of the run."""
+    shard: Shard | None = None
+    """Only the objects of this shard are decided on, read, written and recorded (`--shard K/N`)."""
 
 
 @dataclass
@@ -59,7 +62,10 @@ class MappingStats:
     """Live counters for one mapping; the CLI reads them to draw progress."""
 
     listed: int = 0
+    """Objects listed that this run handles (those of its shard, when it has one)."""
     listed_bytes: int = 0
+    outside_shard: int = 0
+    """Objects listed that belong to other shards: not looked at any further."""
     listing_done: bool = False
     to_copy: int = 0
     to_copy_bytes: int = 0
@@ -216,7 +222,11 @@ class _MappingRun:
             listing = self.listing or list_all(
                 self.source, self.spec.source_bucket, "", self.options.retry, on_retry=self._listing_retried
             )
+            shard = self.options.shard
             async for info in listing:  # type: ignore[attr-defined]
+                if shard is not None and not shard.in_shard(info.key):
+                    self.stats.outside_shard += 1
+                    continue
                 self.stats.listed += 1
                 self.stats.listed_bytes += info.size
                 record = records.get(info.key)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from bucketshift.engine.diff import MappingSpec, is_placeholder, source_unchanged
 from bucketshift.engine.listing import destination_index, list_all
 from bucketshift.engine.manifest import Manifest, ObjectRecord, State
+from bucketshift.engine.shard import Shard
 from bucketshift.errors import AccessDenied, BucketNotFound, BucketshiftError, NotFound
 from bucketshift.retry import RetryPolicy, with_retries
 from bucketshift.stores.base import ObjectInfo, ObjectStore
@@ -49,6 +50,8 @@ class VerifyStats:
     without_stored_checksum: int = 0
     """Objects the destination keeps no checksum for, compared by ETag and recorded sha256 instead."""
     taken_back: int = 0
+    outside_shard: int = 0
+    """Source objects of other shards (`--shard K/N`): not checked, not counted missing."""
     listing_done: bool = False
 
 
@@ -95,9 +98,11 @@ class _Verifier:
         keep_placeholders: bool,
         concurrency: int,
         retry: RetryPolicy,
+        shard: Shard | None = None,
     ) -> None:
         self.source, self.dest, self.spec, self.manifest = source, dest, spec, manifest
         self.report, self.stats = report, report.stats
+        self.shard = shard
         self.keep_placeholders = keep_placeholders
         self.gate = asyncio.Semaphore(concurrency)
         self.retry = retry
@@ -113,6 +118,9 @@ class _Verifier:
         pending: set[asyncio.Task[None]] = set()
         try:
             async for info in list_all(self.source, self.spec.source_bucket, "", self.retry):
+                if self.shard is not None and not self.shard.in_shard(info.key):
+                    self.stats.outside_shard += 1
+                    continue
                 if is_placeholder(info.key) and not self.keep_placeholders:
                     self.stats.placeholders_skipped += 1
                     continue
@@ -130,7 +138,7 @@ class _Verifier:
         finally:
             for task in pending:
                 task.cancel()
-        self.stats.extra_at_destination = len(set(dest_index) - seen)
+        self.stats.extra_at_destination = sum(1 for key in set(dest_index) - seen if self._ours(key))
         self.manifest.mark_verified(self.spec.name, self.verified)
         self.manifest.take_back(self.spec.name, self.taken_back)
         self.stats.taken_back = len(self.taken_back)
@@ -140,6 +148,13 @@ class _Verifier:
                 f"{self.stats.without_stored_checksum} objects: those were compared by ETag and the sha256 "
                 "bucketshift recorded, not by the stored bytes; run verify --deep to read them"
             )
+
+    def _ours(self, dest_key: str) -> bool:
+        """Whether a destination object falls to this run: every one without a shard, else its shard's."""
+        if self.shard is None:
+            return True
+        prefix = self.spec.prefix
+        return self.shard.in_shard(dest_key[len(prefix) :] if dest_key.startswith(prefix) else dest_key)
 
     def _take_back(self, record: ObjectRecord | None, key: str, reason: str) -> None:
         if record is not None and record.state in (State.COPIED, State.VERIFIED):
@@ -239,9 +254,10 @@ async def verify_mapping(
     concurrency: int = 32,
     retry: RetryPolicy | None = None,
     report: VerifyReport | None = None,
+    shard: Shard | None = None,
 ) -> VerifyReport:
     """Compare one mapping's source with its destination; marks matching objects verified and takes
-    `verified` back from the rest."""
+    `verified` back from the rest.  With a `shard`, only that shard's objects are checked."""
     out = report or VerifyReport(spec, deep=deep)
     out.deep = deep
     await _Verifier(
@@ -253,5 +269,6 @@ async def verify_mapping(
         keep_placeholders=keep_placeholders,
         concurrency=concurrency,
         retry=retry or RetryPolicy(),
+        shard=shard,
     ).run()
     return out

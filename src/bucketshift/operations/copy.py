@@ -13,6 +13,7 @@ from bucketshift.engine.diff import ConflictPolicy
 from bucketshift.engine.manifest import Manifest
 from bucketshift.engine.pacing import TokenBucket
 from bucketshift.engine.reconcile import ReconcileReport
+from bucketshift.engine.shard import Shard
 from bucketshift.engine.transfer import MappingReport, TransferOptions, transfer
 from bucketshift.operations.context import ListFrom, manifest_path, mapping_specs, open_context
 from bucketshift.operations.reconcile import reconcile_buckets
@@ -37,6 +38,8 @@ class CopyRequest:
     list_from: ListFrom = "auto"
     reconcile: bool = True
     on_conflict: ConflictPolicy = "report"
+    shard: Shard | None = None
+    """Only this shard's objects (`--shard K/N`), for a migration split by hand across machines."""
 
 
 @dataclass
@@ -83,6 +86,7 @@ class CopyRun:
             check_destination=request.mode == "copy",
             on_conflict=request.on_conflict,
             budget=self.budget,
+            shard=request.shard,
         )
 
     async def run(self) -> list[MappingReport]:

@@ -31,6 +31,7 @@ from bucketshift.engine.requests_model import (
     copy_seconds,
     count_mapping,
 )
+from bucketshift.engine.shard import Shard
 from bucketshift.errors import BucketNotFound, NotFound, PreconditionFailed
 from bucketshift.operations.context import ListFrom, open_context
 from bucketshift.operations.reconcile import can_reconcile
@@ -187,6 +188,7 @@ async def _plan_mapping(
     reconcile: bool,
     keep_placeholders: bool,
     on_conflict: ConflictPolicy,
+    shard: Shard | None = None,
 ) -> _Mapping:
     """List both sides as the copy does and decide each object as it would; count the requests."""
     out = _Mapping(spec)
@@ -206,6 +208,8 @@ async def _plan_mapping(
         index, dest_pages.pages, out.dest_exists = {}, 1, False
     listed = _Counted(source.list_page)
     async for info in list_pages(listed, spec.source_bucket, "", retry):
+        if shard is not None and not shard.in_shard(info.key):
+            continue  # another shard's: listed (every shard lists the whole bucket), never read
         record = records.get(info.key)
         found = index.get(spec.dest_key(info.key))
         decision = classify(
@@ -317,6 +321,7 @@ async def estimate(
     keep_placeholders: bool = False,
     on_conflict: ConflictPolicy = "report",
     concurrency: int | None = None,
+    shard: Shard | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> Estimate:
     """The estimate of `bucketshift copy` with the same options; writes nothing anywhere.
@@ -341,6 +346,7 @@ async def estimate(
                     reconcile=reconcile,
                     keep_placeholders=keep_placeholders,
                     on_conflict=on_conflict,
+                    shard=shard,
                 )
             )
         listed_from = _listing_kind(ctx.source).value

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bucketshift.config import Plan
+from bucketshift.engine.shard import Shard
 from bucketshift.engine.verify import VerifyReport, verify_mapping
 from bucketshift.operations.context import ListFrom, mapping_specs, open_context
 
@@ -20,6 +21,8 @@ class VerifyRequest:
     state: Path | None = None
     buckets: list[str] | None = None
     list_from: ListFrom = "auto"
+    shard: Shard | None = None
+    """Only this shard's objects are checked (`--shard K/N`); the others' are neither missing nor extra."""
 
 
 @dataclass
@@ -51,5 +54,6 @@ class VerifyRun:
                     keep_placeholders=self.request.keep_placeholders,
                     concurrency=concurrency,
                     report=report,
+                    shard=self.request.shard,
                 )
         return self.reports
