@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
+import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from bucketshift.config import Plan, load_plan
+from bucketshift.engine.diff import MappingSpec
+from bucketshift.engine.state import open_manifest
 from bucketshift_sandbox.seed import APP_BUCKETS
 from bucketshift_sandbox.servers import EmulatorServer, MotoServer, run_emulator
 
@@ -97,3 +103,53 @@ def migration(tmp_path: Path, moto: MotoServer) -> Iterator[Migration]:
         for bucket in APP_BUCKETS:
             client.create_bucket(Bucket=world.dest(bucket))
         yield world
+
+
+STATE_PASSWORD = "state-secret-3f9c"
+"""Carried in every test state DSN (the test cluster trusts loopback, so it is never checked):
+output must never show it."""
+
+
+@dataclass(frozen=True)
+class StateUnderTest:
+    """The manifest a test runs on: the SQLite file beside the plan (`arg` None) or a fresh PostgreSQL database."""
+
+    kind: str
+    arg: str | None
+    default_path: Path
+
+    @property
+    def cli_args(self) -> list[str]:
+        return [] if self.arg is None else ["--state", self.arg]
+
+    def rows(self, mapping_prefix: str) -> dict[str, tuple[str, str | None]]:
+        """key -> (state, last error) of the mappings whose name starts with `mapping_prefix`."""
+        plan = load_plan(self.default_path.with_name("plan.toml"))
+        names = [MappingSpec(m.source, m.destination, m.prefix, m.access).name for m in plan.buckets]
+        with open_manifest(self.arg, self.default_path, read_only=True) as manifest:
+            return {
+                r.key: (str(r.state), r.last_error)
+                for name in names
+                if name.startswith(mapping_prefix)
+                for r in manifest.iter_records(name)
+            }
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateUnderTest]:
+    """Runs the test on each manifest store; a PostgreSQL state is a database of the test's own."""
+    default = tmp_path / "plan.manifest.sqlite3"
+    if request.param == "sqlite":
+        yield StateUnderTest("sqlite", None, default)
+        return
+    postgres = request.getfixturevalue("postgres")
+    name = f"state_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres.dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    parts = conninfo_to_dict(postgres.dsn)
+    user = parts.get("user", "postgres")
+    yield StateUnderTest(
+        "postgres", f"postgresql://{user}:{STATE_PASSWORD}@{parts['host']}:{parts['port']}/{name}", default
+    )
+    with psycopg.connect(postgres.dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.integration.conftest import STATE_PASSWORD
 
 from bucketshift.config import SupabaseEndpoint
 from bucketshift.operations.copy import CopyRequest, CopyRun
@@ -160,9 +161,9 @@ def test_access_denied_stops_with_one_clear_line(migration) -> None:
     assert "not-a-valid-jwt" not in done.stderr + done.stdout
 
 
-async def test_sync_copies_exactly_the_new_and_changed(migration) -> None:
+async def test_sync_copies_exactly_the_new_and_changed(migration, state) -> None:
     await seed(migration, SeedPlan(projects=1, branches=1, big_folder_entries=50))
-    first = CopyRun(migration.plan, CopyRequest())
+    first = CopyRun(migration.plan, CopyRequest(state=state.arg))
     await first.run()
     assert first.failed == 0
     endpoint = SupabaseEndpoint(type="supabase", url=migration.emulator.url, key=migration.emulator.service_role_key)
@@ -173,15 +174,46 @@ async def test_sync_copies_exactly_the_new_and_changed(migration) -> None:
         for key in changed:
             await store.put("asset-images", key, b"\x89PNG changed content", content_type="image/png")
     migration.emulator.reset_stats()
-    sync = CopyRun(migration.plan, CopyRequest(mode="sync"))
+    sync = CopyRun(migration.plan, CopyRequest(mode="sync", state=state.arg))
     reports = await sync.run()
     assert sum(r.stats.copied for r in reports) == 15
     decisions = {k: sum(r.stats.decisions.get(k, 0) for r in reports) for k in ("new", "changed")}
     assert decisions == {"new": 10, "changed": 5}
     assert sum(migration.emulator.stats()["object_reads"].values()) == 15
-    verify = VerifyRun(migration.plan, VerifyRequest())
+    verify = VerifyRun(migration.plan, VerifyRequest(state=state.arg))
     await verify.run()
     assert verify.ok
+
+
+@pytest.mark.parametrize("state", ["postgres"], indirect=True)
+async def test_the_verbs_run_on_a_postgresql_state_and_never_show_its_password(migration, state) -> None:
+    seeded = await seed(migration, SeedPlan(projects=1, branches=1, big_folder_entries=20))
+    config = ["--config", str(migration.plan_path)]
+    copied = cli("copy", *config, "--state", state.arg, "--json")
+    assert copied.returncode == 0, copied.stderr
+    assert json.loads(copied.stdout)["manifest"].startswith("PostgreSQL ")
+    through_env = subprocess.run(  # noqa: ASYNC221 - the CLI as a user runs it
+        [EXE, "verify", *config], capture_output=True, text=True, timeout=600,
+        env={**os.environ, "BUCKETSHIFT_STATE": state.arg},
+    )  # fmt: skip
+    assert through_env.returncode == 0, through_env.stderr
+    status = cli("status", *config, "--state", state.arg)
+    outputs = [copied, through_env, status]
+    objects = [line.strip() for line in status.stdout.splitlines() if "objects of " in line]
+    assert len(objects) == 3, status.stdout
+    assert all(line.startswith("✓") and "verified" in line for line in objects), status.stdout
+    assert status.returncode == 1, status.stderr  # exposure not provisioned here: lines unrelated to the state
+    assert not migration.plan_path.with_name("plan.manifest.sqlite3").exists(), "no SQLite file beside the plan"
+    rows = state.rows("")
+    placeholders = sum(1 for o in seeded.objects if o.key.endswith(".emptyFolderPlaceholder"))
+    assert len(rows) == len(seeded.objects) - placeholders
+    assert {s for s, _ in rows.values()} == {"verified"}
+    for done in outputs:
+        for line in (done.stdout + done.stderr).splitlines():
+            assert STATE_PASSWORD not in line, line
+    wrong = cli("verify", *config, "--state", state.arg.rsplit("/", 1)[0] + "/no_such_database")
+    assert wrong.returncode == 2, wrong.stderr
+    assert STATE_PASSWORD not in wrong.stdout + wrong.stderr
 
 
 def _destination_listing(migration) -> dict[str, list[str]]:

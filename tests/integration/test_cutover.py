@@ -64,6 +64,11 @@ def manifest_rows(migration: Any) -> dict[str, tuple[str, str | None]]:
     return {key: (state, error) for key, state, error in rows}
 
 
+def state_rows(state: Any) -> dict[str, tuple[str, str | None]]:
+    """`manifest_rows` through the store under test (SQLite or PostgreSQL)."""
+    return state.rows("images->")
+
+
 def copy_json(migration: Any, *extra: str, verb: str = "copy") -> tuple[int, dict[str, Any]]:
     done = cli(verb, "--config", str(migration.plan_path), "--json", *extra)
     assert "Traceback" not in done.stderr, done.stderr
@@ -74,16 +79,16 @@ def images_bucket(summary: dict[str, Any]) -> dict[str, Any]:
     return next(b for b in summary["buckets"] if b["source"] == "images")
 
 
-async def test_an_app_rewrite_at_the_destination_is_a_conflict_not_overwritten(migration: Any) -> None:
+async def test_an_app_rewrite_at_the_destination_is_a_conflict_not_overwritten(migration: Any, state: Any) -> None:
     await seed_images(migration)
-    assert cli("copy", "--config", str(migration.plan_path)).returncode == 0
+    assert cli("copy", "--config", str(migration.plan_path), *state.cli_args).returncode == 0
     other_size, same_size = IMAGES[0], IMAGES[1]
     app_writes(migration, other_size, b"the app's newer, longer file" * 10)
     app_writes(migration, same_size, bytes(reversed(body(1))))
     await put_source(migration, same_size, b"\x89PNG" + b"\x07" * 2996)  # the source changed too: same size
 
     for verb in ("sync", "copy"):
-        code, summary = copy_json(migration, verb=verb)
+        code, summary = copy_json(migration, *state.cli_args, verb=verb)
         assert code == 1, f"{verb} must exit 1 on a conflict"
         images = images_bucket(summary)
         conflicts = {c["key"]: c for c in images["conflicts"]}
@@ -98,14 +103,14 @@ async def test_an_app_rewrite_at_the_destination_is_a_conflict_not_overwritten(m
         assert images["copied"] == 0
         assert dest_bytes(migration, other_size) == b"the app's newer, longer file" * 10
         assert dest_bytes(migration, same_size) == bytes(reversed(body(1)))
-    assert manifest_rows(migration)[other_size][0] == "conflict"
-    shown = cli("copy", "--config", str(migration.plan_path))
+    assert state_rows(state)[other_size][0] == "conflict"
+    shown = cli("copy", "--config", str(migration.plan_path), *state.cli_args)
     assert shown.returncode == 1
     lines = [line for line in shown.stdout.splitlines() if line.startswith("conflict")]
     assert {line.split(":")[0] for line in lines} == {f"conflict images/{other_size}", f"conflict images/{same_size}"}
     assert "--keep-destination-changes" in shown.stdout
 
-    verify = cli("verify", "--config", str(migration.plan_path), "--json")
+    verify = cli("verify", "--config", str(migration.plan_path), "--json", *state.cli_args)
     assert verify.returncode == 1
     assert {c["key"] for c in images_bucket(json.loads(verify.stdout))["conflict_keys"]} == {other_size, same_size}
 
@@ -167,32 +172,32 @@ async def test_the_source_bytes_already_at_the_destination_are_adopted_without_a
     assert dest_bytes(migration, IMAGES[8]) == b"the app's own, different"
 
 
-async def test_verify_says_not_ok_and_takes_verified_back(migration: Any) -> None:
+async def test_verify_says_not_ok_and_takes_verified_back(migration: Any, state: Any) -> None:
     await seed_images(migration)
-    run = CopyRun(migration.plan, CopyRequest())
+    run = CopyRun(migration.plan, CopyRequest(state=state.arg))
     await run.run()
-    first = VerifyRun(migration.plan, VerifyRequest())
+    first = VerifyRun(migration.plan, VerifyRequest(state=state.arg))
     await first.run()
     assert first.ok
-    assert {state for state, _ in manifest_rows(migration).values()} == {"verified"}
+    assert {s for s, _ in state_rows(state).values()} == {"verified"}
 
     gone, changed = IMAGES[9], IMAGES[10]
     migration.s3().delete_object(Bucket=migration.dest("images"), Key=gone)
     app_writes(migration, changed, bytes(reversed(body(10))))
     for deep in (False, True):
-        again = VerifyRun(migration.plan, VerifyRequest(deep=deep))
+        again = VerifyRun(migration.plan, VerifyRequest(deep=deep, state=state.arg))
         await again.run()
         assert not again.ok
         images = next(r for r in again.reports if r.spec.source_bucket == "images")
         assert images.missing == [gone]
         assert [m.key for m in images.differing] == [changed]
-    rows = manifest_rows(migration)
+    rows = state_rows(state)
     assert rows[gone][0] == rows[changed][0] == "pending"
     assert "missing" in (rows[gone][1] or "")
     assert "verify" in (rows[changed][1] or "")
     assert sum(state == "verified" for state, _ in rows.values()) == len(IMAGES) - 2
 
-    code, summary = copy_json(migration)
+    code, summary = copy_json(migration, *state.cli_args)
     images = images_bucket(summary)
     assert images["copied"] == 1, "the missing one is repaired"
     assert [c["key"] for c in images["conflicts"]] == [changed], "the app's write is not"

@@ -13,6 +13,7 @@ import typer
 from bucketshift import eventloop
 from bucketshift.cli import render
 from bucketshift.cli.render_estimate import estimate_json, estimate_table
+from bucketshift.cli.state_option import StateOption, warn_state
 from bucketshift.config import load_plan
 from bucketshift.engine.shard import parse_shard
 from bucketshift.errors import UsageError
@@ -34,9 +35,7 @@ def estimate_command(
     config: Annotated[Path, typer.Option("--config", "-c", help="The plan file.", envvar="BUCKETSHIFT_CONFIG")] = (
         DEFAULT_PLAN
     ),
-    state: Annotated[
-        Path | None, typer.Option("--state", help="The manifest file (default: beside the plan file).")
-    ] = None,
+    state: StateOption = None,
     bucket: Annotated[
         list[str] | None, typer.Option("--bucket", "-b", help="Only this bucket mapping (repeatable).")
     ] = None,
@@ -63,9 +62,10 @@ def estimate_command(
     json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Objects, bytes, requests, cost and time of the copy, from the listing and a short probe; writes nothing."""
+    plan = warn_state(load_plan(config), state)
     result = eventloop.run(
         estimate(
-            load_plan(config), state=state, only=bucket, list_from=_list_from(list_from_db, list_from_api),
+            plan, state=state, only=bucket, list_from=_list_from(list_from_db, list_from_api),
             probe=not no_probe, reconcile=not no_reconcile, keep_placeholders=keep_placeholders,
             concurrency=concurrency, shard=None if shard is None else parse_shard(shard),
         )

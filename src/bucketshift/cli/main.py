@@ -26,6 +26,7 @@ from bucketshift.cli.render_shard import shard_json, transfer_shard_line, verify
 from bucketshift.cli.report_commands import ReportOption, report_verify
 from bucketshift.cli.rewrite_commands import register as register_rewrite
 from bucketshift.cli.rollback_commands import register as register_rollback
+from bucketshift.cli.state_option import StateOption, warn_state
 from bucketshift.cli.status_commands import register as register_status
 from bucketshift.config import Plan, load_plan
 from bucketshift.engine.diff import ConflictPolicy
@@ -77,7 +78,6 @@ ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="The plan file.", envvar="BUCKETSHIFT_CONFIG", show_default=True)
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-StateOption = Annotated[Path | None, typer.Option("--state", help="The manifest file (default: beside the plan file).")]
 BucketsOption = Annotated[
     list[str] | None, typer.Option("--bucket", "-b", help="Only this bucket mapping (repeatable).")
 ]
@@ -212,7 +212,7 @@ def _run_transfer(plan: Plan, request: CopyRequest, *, json_output: bool) -> Cop
     started = time.monotonic()
     eventloop.run(go())
     if json_output:
-        result = render.transfer_json(work, manifest=str(work.manifest_path))
+        result = render.transfer_json(work, manifest=work.manifest_where)
         render.emit_json(shard_json(result, request.shard, work.reports))
     else:
         render.reconciled(work.reconciled)
@@ -226,7 +226,8 @@ def _run_transfer(plan: Plan, request: CopyRequest, *, json_output: bool) -> Cop
 def _transfer_command(mode: Mode, config: Path, json_output: bool, **options: Any) -> None:
     options["bandwidth"] = _rate(options.get("bandwidth"))
     options["shard"] = _shard(options.get("shard"))
-    work = _run_transfer(load_plan(config), CopyRequest(mode=mode, **options), json_output=json_output)
+    plan = warn_state(load_plan(config), options.get("state"))
+    work = _run_transfer(plan, CopyRequest(mode=mode, **options), json_output=json_output)
     if work.failed or work.conflicts:
         raise typer.Exit(EXIT_FAILURES)
 
@@ -327,7 +328,7 @@ def verify(
     request = VerifyRequest(deep=deep, keep_placeholders=keep_placeholders, concurrency=concurrency, state=state,
                             buckets=bucket, list_from=_list_from(list_from_db, list_from_api),
                             shard=_shard(shard))  # fmt: skip
-    work = VerifyRun(load_plan(config), request)
+    work = VerifyRun(warn_state(load_plan(config), state), request)
     _run_verify(work, json_output=json_output)
     if report is not None:
         report_verify(work, report)

@@ -16,6 +16,7 @@ from bucketshift import eventloop
 from bucketshift.cli import render, render_migrate
 from bucketshift.cli.progress import live
 from bucketshift.cli.report_commands import ReportOption, save_report
+from bucketshift.cli.state_option import StateOption, warn_state
 from bucketshift.config import load_plan
 from bucketshift.engine.diff import ConflictPolicy
 from bucketshift.engine.pacing import parse_rate
@@ -102,9 +103,7 @@ def migrate(
         bool, typer.Option("--dry-run", help="Show what every step would change; write nothing.")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply the URL rewrite without asking.")] = False,
-    state: Annotated[
-        Path | None, typer.Option("--state", help="The manifest file (default: beside the plan file).")
-    ] = None,
+    state: StateOption = None,
     bucket: Annotated[
         list[str] | None,
         typer.Option(
@@ -141,7 +140,7 @@ def migrate(
         on_conflict=_on_conflict(overwrite_destination_changes, keep_destination_changes),
         estimate_before_copy=report is not None,
     )  # fmt: skip
-    work = MigrateRun(load_plan(config), request)
+    work = MigrateRun(warn_state(load_plan(config), state), request)
     if dry_run:
         shown = eventloop.run(work.preview())
         render.emit_json(render_migrate.preview_json(shown)) if json_output else render_migrate.preview(shown)

@@ -155,7 +155,7 @@ def summary(work: MigrateRun) -> None:
         table.add_row(Text(_title(step.number, step.total, step.name)), outcome, Text(what))
     render.out.print(table)
     if work.ok:
-        render.out.print(Text.assemble(("migrated", "green"), f": every step done; manifest {work.manifest_path}"))
+        render.out.print(Text.assemble(("migrated", "green"), f": every step done; manifest {work.manifest_where}"))
 
 
 def _step_json(step: Step) -> dict[str, Any]:
@@ -172,7 +172,7 @@ def _step_json(step: Step) -> dict[str, Any]:
     if isinstance(result, ProvisionResult):
         out["result"] = render.provision_result_json(result, dry_run=False)
     elif isinstance(result, CopyRun):
-        out["result"] = render.transfer_json(result, manifest=str(result.manifest_path))
+        out["result"] = render.transfer_json(result, manifest=result.manifest_where)
     elif isinstance(result, VerifyRun):
         out["result"] = render.verify_json(result.reports)
     elif isinstance(result, RewriteReport):
@@ -187,7 +187,7 @@ def result_json(work: MigrateRun) -> dict[str, Any]:
         "dry_run": False,
         "ok": work.ok,
         "exit_code": work.exit_code,
-        "manifest": str(work.manifest_path),
+        "manifest": work.manifest_where,
         "steps": [_step_json(s) for s in work.steps],
     }
 

@@ -15,6 +15,7 @@ import typer
 from bucketshift import eventloop
 from bucketshift.cli import render
 from bucketshift.cli.progress import Row, live
+from bucketshift.cli.state_option import StateOption, warn_state
 from bucketshift.config import load_plan
 from bucketshift.errors import EXIT_FAILURES, UsageError
 from bucketshift.operations.rewrite import RewriteReport, RewriteRequest, RewriteRun
@@ -59,7 +60,7 @@ def rewrite_urls(
     run: Annotated[int | None, typer.Option("--run", help="The run to revert (default: the latest).")] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, max=100_000, help="Rows per batch.")] = None,
     sleep: Annotated[float, typer.Option("--sleep", min=0.0, help="Seconds to pause between batches.")] = 0.0,
-    state: Annotated[Path | None, typer.Option("--state", help="The manifest file.")] = None,
+    state: StateOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply or revert without asking.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
@@ -78,7 +79,7 @@ def rewrite_urls(
         run = revert_run
     if run is not None and mode != "revert":
         raise UsageError("a run number only goes with --revert")
-    plan = load_plan(config)
+    plan = warn_state(load_plan(config), state)
     if (
         mode in ("apply", "revert")
         and not yes

@@ -13,6 +13,7 @@ from bucketshift.cli import render
 from bucketshift.cli.progress import Row, live
 from bucketshift.cli.render_rollback import rollback_json, rollback_report
 from bucketshift.cli.report_commands import ReportOption, save_report
+from bucketshift.cli.state_option import StateOption, warn_state
 from bucketshift.config import load_plan
 from bucketshift.engine.diff import ConflictPolicy
 from bucketshift.errors import EXIT_FAILURES, UsageError
@@ -47,7 +48,7 @@ def rollback(
     ),
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what each step would do; write nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Roll back without asking.")] = False,
-    state: Annotated[Path | None, typer.Option("--state", help="The manifest file.")] = None,
+    state: StateOption = None,
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", min=1, max=1024, help="Objects in flight.")
     ] = None,
@@ -68,7 +69,7 @@ def rollback(
     if overwrite and keep:
         raise UsageError("choose one of --overwrite-supabase-changes and --keep-supabase-changes")
     policy: ConflictPolicy = "overwrite" if overwrite else "keep" if keep else "report"
-    plan = load_plan(config)
+    plan = warn_state(load_plan(config), state)
     if not dry_run and not yes and not _confirm("roll back to Supabase (objects copied back, rows rewritten)?"):
         raise typer.Exit(EXIT_FAILURES)
     request = RollbackRequest(

@@ -13,6 +13,7 @@ import typer
 from bucketshift import eventloop
 from bucketshift.cli import render, render_status
 from bucketshift.cli.report_commands import ReportOption, save_report
+from bucketshift.cli.state_option import StateOption, warn_state
 from bucketshift.config import load_plan
 from bucketshift.errors import EXIT_FAILURES
 from bucketshift.operations.report import status_report
@@ -29,9 +30,7 @@ def register(app: typer.Typer) -> None:
         config: Annotated[
             Path, typer.Option("--config", "-c", help="The plan file.", envvar="BUCKETSHIFT_CONFIG")
         ] = DEFAULT_PLAN,
-        state: Annotated[
-            Path | None, typer.Option("--state", help="The manifest file (default: beside the plan file).")
-        ] = None,
+        state: StateOption = None,
         bucket: Annotated[
             list[str] | None, typer.Option("--bucket", "-b", help="Only this bucket mapping (repeatable).")
         ] = None,
@@ -43,7 +42,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The phase's checklist, each line read now from S3, the source, the manifest and the app's database."""
         request = StatusRequest(state=state, buckets=bucket, iam_user=iam_user)
-        plan = load_plan(config)
+        plan = warn_state(load_plan(config), state)
         report = eventloop.run(status(plan, request))
         if json_output:
             render.emit_json(render_status.status_json(report))

@@ -37,7 +37,7 @@ from bucketshift.engine.manifest import (
 from bucketshift.errors import BucketshiftError, ConfigError
 from bucketshift.postgres_errors import bad_dsn, connection_failure
 
-__all__ = ["DEFAULT_SCHEMA", "PAGE_ROWS", "STATE_VERSION", "PostgresManifest"]
+__all__ = ["DEFAULT_SCHEMA", "PAGE_ROWS", "STATE_VERSION", "PostgresManifest", "describe"]
 
 DEFAULT_SCHEMA = "bucketshift_state"
 STATE_VERSION = 1
@@ -113,7 +113,7 @@ class PostgresManifest(ManifestStore):
         self.schema = schema
         self._dsn = dsn
         self._field = field
-        self._where = _describe(dsn, schema, field)
+        self._where = describe(dsn, schema, field)
         super().__init__(read_only=read_only, flush_seconds=flush_seconds)
         try:
             self._conn: psycopg.Connection[tuple[Any, ...]] = psycopg.connect(
@@ -247,7 +247,7 @@ class PostgresManifest(ManifestStore):
         return translate(error, doing)
 
 
-def _describe(dsn: str, schema: str, field: str) -> str:
+def describe(dsn: str, schema: str, field: str) -> str:
     """`user@host:port/database (schema s)`: what a message may say of the state's DSN."""
     try:
         parts = conninfo_to_dict(dsn)

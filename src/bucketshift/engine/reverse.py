@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 
 from bucketshift.engine.diff import MappingSpec
 from bucketshift.engine.listing import list_all
-from bucketshift.engine.manifest import KEPT, Manifest, ObjectRecord, State
+from bucketshift.engine.manifest import KEPT, ManifestStore, ObjectRecord, State
 from bucketshift.errors import AccessDenied, BucketNotFound, BucketshiftError, NotFound
 from bucketshift.retry import RetryPolicy, with_retries
 from bucketshift.stores.base import ObjectInfo, ObjectStore
@@ -128,7 +128,9 @@ def seed(forward: ObjectRecord) -> Seed | None:
     )
 
 
-def seed_manifest(source: Manifest, target: Manifest, spec: ReverseSpec, *, copy_existing: bool = False) -> int:
+def seed_manifest(
+    source: ManifestStore, target: ManifestStore, spec: ReverseSpec, *, copy_existing: bool = False
+) -> int:
     """Write the seeds of `spec`'s forward rows into `target`; returns how many.
 
     A row the way back already wrote itself (a resumed rollback) is kept as it is; a seed is
@@ -164,7 +166,7 @@ def seed_manifest(source: Manifest, target: Manifest, spec: ReverseSpec, *, copy
     return count
 
 
-def _copy_row(target: Manifest, record: ObjectRecord) -> None:
+def _copy_row(target: ManifestStore, record: ObjectRecord) -> None:
     if record.state == State.CONFLICT:
         target.mark_conflict(
             record.mapping,
@@ -209,7 +211,7 @@ def listing(
     return walk()
 
 
-def at_supabase(manifest: Manifest, spec: ReverseSpec) -> set[str]:
+def at_supabase(manifest: ManifestStore, spec: ReverseSpec) -> set[str]:
     """Supabase keys whose object holds what S3 holds (or the version a user chose to keep there):
     copied back and verified, kept, or in sync since the forward copy and untouched since."""
     out = set()
@@ -260,7 +262,7 @@ async def verify_back(
     s3: ObjectStore,
     supabase: ObjectStore,
     spec: ReverseSpec,
-    manifest: Manifest,
+    manifest: ManifestStore,
     *,
     retry: RetryPolicy,
     concurrency: int = 16,

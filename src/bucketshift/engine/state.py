@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bucketshift.engine.manifest import Manifest, ManifestStore
-from bucketshift.engine.manifest_postgres import PostgresManifest
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
-__all__ = ["DSN_SCHEMES", "is_dsn", "open_manifest"]
+from bucketshift.engine.manifest import Manifest, ManifestStore
+from bucketshift.engine.manifest_postgres import DEFAULT_SCHEMA, PostgresManifest, describe
+
+__all__ = ["DSN_SCHEMES", "describe_state", "is_dsn", "open_manifest", "same_database"]
 
 DSN_SCHEMES = ("postgresql://", "postgres://")
 
@@ -40,3 +43,25 @@ def open_manifest(
     if preview:
         return Manifest.for_preview(path)
     return Manifest(path, read_only=read_only)
+
+
+def describe_state(dsn: str) -> str:
+    """What output may say of a state DSN: user, server and database, never the password."""
+    return describe(dsn, DEFAULT_SCHEMA, "--state")
+
+
+def same_database(dsn: str, other: str) -> bool:
+    """Whether two DSNs name one database: same host, port and database name (user and password
+    may differ; libpq's defaults fill what a DSN leaves out).  An unreadable DSN names nothing."""
+    try:
+        first, second = conninfo_to_dict(dsn), conninfo_to_dict(other)
+    except psycopg.ProgrammingError:
+        return False
+    return _server(first) == _server(second)
+
+
+def _server(parts: dict[str, object]) -> tuple[str, str, str]:
+    host = str(parts.get("host") or parts.get("hostaddr") or "localhost").lower()
+    port = str(parts.get("port") or "5432")
+    user = str(parts.get("user") or "")
+    return host, port, str(parts.get("dbname") or user)

@@ -19,7 +19,7 @@ from datetime import datetime
 from bucketshift.engine.budget import MemoryBudget
 from bucketshift.engine.diff import ConflictPolicy, Decision, MappingSpec, classify, judge, source_version, write_for
 from bucketshift.engine.listing import destination_index, list_all
-from bucketshift.engine.manifest import Manifest, ObjectRecord
+from bucketshift.engine.manifest import ManifestStore, ObjectRecord
 from bucketshift.engine.objects import Copied, ObjectCopier, Tallies
 from bucketshift.engine.pacing import TokenBucket
 from bucketshift.engine.shard import Shard
@@ -155,7 +155,7 @@ class _MappingRun:
         source: ObjectStore,
         dest: ObjectStore,
         spec: MappingSpec,
-        manifest: Manifest,
+        manifest: ManifestStore,
         options: TransferOptions,
         report: MappingReport,
         listing: object | None,
@@ -450,7 +450,7 @@ async def transfer(
     source: ObjectStore,
     dest: ObjectStore,
     specs: list[MappingSpec],
-    manifest: Manifest,
+    manifest: ManifestStore,
     options: TransferOptions,
     *,
     reports: list[MappingReport] | None = None,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from bucketshift.engine.diff import MappingSpec, is_placeholder, source_unchanged
 from bucketshift.engine.listing import destination_index, list_all
-from bucketshift.engine.manifest import Manifest, ObjectRecord, State
+from bucketshift.engine.manifest import ManifestStore, ObjectRecord, State
 from bucketshift.engine.shard import Shard
 from bucketshift.errors import AccessDenied, BucketNotFound, BucketshiftError, NotFound
 from bucketshift.retry import RetryPolicy, with_retries
@@ -92,7 +92,7 @@ class _Verifier:
         source: ObjectStore,
         dest: ObjectStore,
         spec: MappingSpec,
-        manifest: Manifest,
+        manifest: ManifestStore,
         report: VerifyReport,
         *,
         keep_placeholders: bool,
@@ -247,7 +247,7 @@ async def verify_mapping(
     source: ObjectStore,
     dest: ObjectStore,
     spec: MappingSpec,
-    manifest: Manifest,
+    manifest: ManifestStore,
     *,
     deep: bool = False,
     keep_placeholders: bool = False,

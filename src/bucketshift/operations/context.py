@@ -10,13 +10,26 @@ from typing import Literal
 
 from bucketshift.config import Plan, SupabaseEndpoint
 from bucketshift.engine.diff import MappingSpec
-from bucketshift.engine.manifest import Manifest
+from bucketshift.engine.manifest import ManifestStore
+from bucketshift.engine.state import describe_state, is_dsn, open_manifest, same_database
 from bucketshift.errors import UsageError
 from bucketshift.stores.base import ObjectStore
 from bucketshift.stores.registry import open_store
 from bucketshift.stores.supabase_keys import require_service_keys
 
-__all__ = ["Context", "ListFrom", "listing_source", "manifest_path", "mapping_specs", "open_context"]
+__all__ = [
+    "Context",
+    "ListFrom",
+    "listing_source",
+    "manifest_path",
+    "mapping_specs",
+    "open_context",
+    "open_state",
+    "state_exists",
+    "state_of",
+    "state_warning",
+    "state_where",
+]
 
 ListFrom = Literal["auto", "db", "api"]
 """Where the source is listed from: "auto" lists a Supabase project from its own `storage.objects`
@@ -31,13 +44,57 @@ def listing_source(plan: Plan, list_from: ListFrom) -> str:
     return "db" if isinstance(plan.source, SupabaseEndpoint) and plan.source.dsn is not None else "api"
 
 
-def manifest_path(plan: Plan, state: Path | None = None) -> Path:
-    """`--state` if given, else `<plan name>.manifest.sqlite3` beside the plan file."""
+def manifest_path(plan: Plan, state: str | Path | None = None) -> Path:
+    """The SQLite file: `--state` if given, else `<plan name>.manifest.sqlite3` beside the plan file."""
     if state is not None:
-        return state
+        return Path(state)
     if plan.path is None:
         return Path("bucketshift.manifest.sqlite3").resolve()
     return plan.path.with_name(f"{plan.path.stem}.manifest.sqlite3")
+
+
+def state_of(plan: Plan, state: str | Path | None = None) -> str | Path:
+    """Where this plan's manifest lives: a PostgreSQL DSN as given, else the SQLite file.  Every
+    verb asks here, so the choice between the two is made in one place."""
+    return str(state) if is_dsn(state) else manifest_path(plan, state)
+
+
+def state_where(plan: Plan, state: str | Path | None = None) -> str:
+    """The state as output may name it: the file, or the DSN without its password."""
+    chosen = state_of(plan, state)
+    return describe_state(chosen) if isinstance(chosen, str) else str(chosen)
+
+
+def open_state(
+    plan: Plan, state: str | Path | None = None, *, read_only: bool = False, preview: bool = False
+) -> ManifestStore:
+    """The plan's manifest, SQLite or PostgreSQL (see `engine.state.open_manifest`)."""
+    return open_manifest(state_of(plan, state), manifest_path(plan), read_only=read_only, preview=preview)
+
+
+def state_exists(plan: Plan, state: str | Path | None = None) -> bool:
+    """Whether anything was recorded yet: the file exists, or the database holds a bucketshift state."""
+    chosen = state_of(plan, state)
+    if isinstance(chosen, Path):
+        return chosen.exists()
+    with open_manifest(chosen, manifest_path(plan), preview=True) as manifest:
+        return manifest.where != ":memory:"  # an absent state previews as an empty one in memory
+
+
+def state_warning(plan: Plan, state: str | Path | None = None) -> str | None:
+    """One line when the state is kept in the source project's own database: Storage serves every
+    request through that database's connection pool, the one that answers 429 and 544 under load,
+    so the manifest's writes would compete with the copy's reads."""
+    chosen = state_of(plan, state)
+    source_dsn = plan.source.dsn if isinstance(plan.source, SupabaseEndpoint) else None
+    if not isinstance(chosen, str) or source_dsn is None:
+        return None
+    if not same_database(chosen, source_dsn.get_secret_value()):
+        return None
+    return (
+        f"the state {describe_state(chosen)} is the source project's own database: Supabase Storage shares its "
+        "connection pool (the one that answers 429 and 544 under load); keep the state in another database"
+    )
 
 
 def mapping_specs(plan: Plan, only: list[str] | None = None) -> list[MappingSpec]:
@@ -57,7 +114,7 @@ class Context:
     plan: Plan
     source: ObjectStore
     dest: ObjectStore
-    manifest: Manifest
+    manifest: ManifestStore
     specs: list[MappingSpec]
 
 
@@ -65,7 +122,7 @@ class Context:
 async def open_context(
     plan: Plan,
     *,
-    state: Path | None = None,
+    state: str | Path | None = None,
     only: list[str] | None = None,
     preview: bool = False,
     list_from: ListFrom = "auto",
@@ -78,9 +135,9 @@ async def open_context(
     """
     require_service_keys(plan)
     specs = mapping_specs(plan, only)
-    path = manifest_path(plan, state)
-    new = not path.exists()
-    manifest = Manifest.for_preview(path) if preview else Manifest(path)
+    chosen = state_of(plan, state)
+    new = isinstance(chosen, Path) and not chosen.exists()
+    manifest = open_state(plan, state, preview=preview)
     recorded = True
     try:
         source_store = open_store(plan.source, list_from=listing_source(plan, list_from), transfer=plan.transfer)
@@ -91,6 +148,6 @@ async def open_context(
         raise
     finally:
         manifest.close()
-        if new and not recorded and not preview:
-            for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if new and not recorded and not preview and isinstance(chosen, Path):
+            for leftover in (chosen, chosen.with_name(chosen.name + "-wal"), chosen.with_name(chosen.name + "-shm")):
                 leftover.unlink(missing_ok=True)

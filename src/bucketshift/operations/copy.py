@@ -10,12 +10,12 @@ from typing import Literal
 from bucketshift.config import Plan
 from bucketshift.engine.budget import MemoryBudget
 from bucketshift.engine.diff import ConflictPolicy
-from bucketshift.engine.manifest import Manifest
+from bucketshift.engine.manifest import ManifestStore
 from bucketshift.engine.pacing import TokenBucket
 from bucketshift.engine.reconcile import ReconcileReport
 from bucketshift.engine.shard import Shard
 from bucketshift.engine.transfer import MappingReport, TransferOptions, transfer
-from bucketshift.operations.context import ListFrom, manifest_path, mapping_specs, open_context
+from bucketshift.operations.context import ListFrom, mapping_specs, open_context, state_of, state_where
 from bucketshift.operations.reconcile import reconcile_buckets
 from bucketshift.retry import RetryPolicy
 
@@ -32,7 +32,7 @@ class CopyRequest:
     keep_placeholders: bool = False
     max_requests_per_second: float | None = None
     bandwidth: float | None = None
-    state: Path | None = None
+    state: str | Path | None = None
     buckets: list[str] | None = None
     max_attempts: int = 8
     list_from: ListFrom = "auto"
@@ -61,8 +61,13 @@ class CopyRun:
         return self.budget.peak
 
     @property
-    def manifest_path(self) -> Path:
-        return manifest_path(self.plan, self.request.state)
+    def manifest_path(self) -> str | Path:
+        """The SQLite file, or the PostgreSQL DSN (never shown: `manifest_where` is)."""
+        return state_of(self.plan, self.request.state)
+
+    @property
+    def manifest_where(self) -> str:
+        return state_where(self.plan, self.request.state)
 
     @property
     def failed(self) -> int:
@@ -107,7 +112,7 @@ class CopyRun:
         return self.reports
 
 
-def _finish(manifest: Manifest, run_id: int, reports: list[MappingReport]) -> None:
+def _finish(manifest: ManifestStore, run_id: int, reports: list[MappingReport]) -> None:
     summary = {
         r.spec.name: {
             "copied": r.stats.copied,

@@ -20,7 +20,7 @@ from pathlib import Path
 from bucketshift.config import Plan, S3Endpoint
 from bucketshift.engine.diff import ConflictPolicy, Decision, MappingSpec, classify, judge, write_for
 from bucketshift.engine.listing import list_pages
-from bucketshift.engine.manifest import Manifest
+from bucketshift.engine.manifest import ManifestStore
 from bucketshift.engine.requests_model import (
     Action,
     ListingKind,
@@ -181,7 +181,7 @@ async def _plan_mapping(
     source: ObjectStore,
     dest: ObjectStore,
     spec: MappingSpec,
-    manifest: Manifest,
+    manifest: ManifestStore,
     traits: Traits,
     *,
     retry: RetryPolicy,
@@ -313,7 +313,7 @@ def _totals(total: Requests) -> dict[str, int]:
 async def estimate(
     plan: Plan,
     *,
-    state: Path | None = None,
+    state: str | Path | None = None,
     only: list[str] | None = None,
     list_from: ListFrom = "auto",
     probe: bool = True,

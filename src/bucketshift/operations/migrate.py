@@ -24,10 +24,17 @@ from typing import Any, Literal
 from bucketshift.config import Plan
 from bucketshift.engine.diff import ConflictPolicy, MappingSpec
 from bucketshift.engine.listing import list_all
-from bucketshift.engine.manifest import Manifest, StepRecord, StepState
+from bucketshift.engine.manifest import Manifest, ManifestStore, StepRecord, StepState
 from bucketshift.errors import EXIT_FAILURES, BucketshiftError, UsageError
 from bucketshift.operations import provision as provisioning
-from bucketshift.operations.context import ListFrom, listing_source, manifest_path, mapping_specs
+from bucketshift.operations.context import (
+    ListFrom,
+    listing_source,
+    mapping_specs,
+    open_state,
+    state_of,
+    state_where,
+)
 from bucketshift.operations.copy import CopyRequest, CopyRun
 from bucketshift.operations.estimate import Estimate, estimate
 from bucketshift.operations.provision import ProvisionPlan, ProvisionResult
@@ -72,7 +79,7 @@ class MigrateRequest:
     dry_run: bool = False
     yes: bool = False
     """Apply the URL rewrite without asking."""
-    state: Path | None = None
+    state: str | Path | None = None
     buckets: list[str] | None = None
     """Only these mappings, in every step (provision and the rewrite then cover only their buckets)."""
     concurrency: int | None = None
@@ -143,7 +150,8 @@ class StepPreview:
 @dataclass
 class MigratePreview:
     steps: list[StepPreview]
-    manifest: Path
+    manifest: str
+    """Where the manifest is, as output may say it (no DSN password)."""
     estimate: Estimate | None = None
     """The copy's requests, cost and time, as `bucketshift estimate` gives them."""
 
@@ -181,8 +189,13 @@ class MigrateRun:
         )
 
     @property
-    def manifest_path(self) -> Path:
-        return manifest_path(self.plan, self.request.state)
+    def manifest_path(self) -> str | Path:
+        """The SQLite file, or the PostgreSQL DSN (never shown: `manifest_where` is)."""
+        return state_of(self.plan, self.request.state)
+
+    @property
+    def manifest_where(self) -> str:
+        return state_where(self.plan, self.request.state)
 
     @property
     def current(self) -> Step | None:
@@ -204,10 +217,7 @@ class MigrateRun:
     # what is already done ---------------------------------------------------------------
 
     def _recorded(self) -> dict[str, StepRecord]:
-        path = self.manifest_path
-        if not path.exists():
-            return {}
-        with Manifest.for_preview(path) as manifest:
+        with open_state(self.plan, self.request.state, preview=True) as manifest:
             return manifest.steps(PHASE)
 
     def _covers(self, record: StepRecord) -> bool:
@@ -251,7 +261,7 @@ class MigrateRun:
             raise UsageError("a dry run of migrate is `preview()`, which writes nothing")
         require_service_keys(self.plan)
         skip = self.to_skip()
-        with Manifest(self.manifest_path) as manifest:
+        with open_state(self.plan, self.request.state) as manifest:
             for step in self.steps:
                 record = skip.get(step.name)
                 if record is not None:
@@ -306,7 +316,7 @@ class MigrateRun:
         except BucketshiftError as error:
             self.estimate_error = error.message
 
-    def _fail(self, manifest: Manifest, step: Step, error: str, next_step: str, code: int) -> None:
+    def _fail(self, manifest: ManifestStore, step: Step, error: str, next_step: str, code: int) -> None:
         step.status, step.error, step.next_step, step.exit_code = "failed", error, next_step, code
         manifest.fail_step(PHASE, step.name, error)
 
@@ -474,7 +484,7 @@ class MigrateRun:
                 self.plan, state=self.request.state, only=self.request.buckets, list_from=self.request.list_from,
                 on_conflict=self.request.on_conflict, concurrency=self.request.concurrency,
             )  # fmt: skip
-        return MigratePreview(out, self.manifest_path, estimated)
+        return MigratePreview(out, self.manifest_where, estimated)
 
     async def _preview_copy(
         self, shown: StepPreview, provision_plan: ProvisionPlan | None, listed: dict[str, NewBucket]

@@ -20,7 +20,7 @@ from bucketshift.engine.diff import MappingSpec
 from bucketshift.engine.reverse import reverse_spec
 from bucketshift.engine.verify import VerifyReport
 from bucketshift.errors import BucketshiftError, UsageError
-from bucketshift.operations.context import manifest_path, mapping_specs
+from bucketshift.operations.context import mapping_specs, open_state, state_exists, state_where
 from bucketshift.operations.copy import CopyRun
 from bucketshift.operations.estimate import Estimate
 from bucketshift.operations.migrate import MigratePreview, MigrateRun, Step
@@ -110,7 +110,7 @@ def _plan_name(plan: Plan) -> str:
 
 def manifest_report(
     plan: Plan,
-    state: Path | None,
+    state: str | Path | None,
     *,
     command: str,
     specs: Sequence[MappingSpec] | None = None,
@@ -131,11 +131,15 @@ def manifest_report(
     Where the manifest does not exist yet (status, or a dry run, before anything was copied), the
     object sections are left out and a note says so; the failures section then holds the extras."""
     chosen = list(specs) if specs is not None else mapping_specs(plan)
-    path = manifest_path(plan, state)
     notes = list(notes)
-    sections = from_manifest(path, chosen) if path.exists() else None
+    sections = None
+    if state_exists(plan, state):
+        with open_state(plan, state, read_only=True) as manifest:
+            sections = from_manifest(manifest, chosen)
     if sections is None:
-        notes.append(f"no manifest at {path} yet: nothing was copied with this plan, so no object numbers")
+        notes.append(
+            f"no manifest at {state_where(plan, state)} yet: nothing was copied with this plan, so no object numbers"
+        )
     failures = list(sections.failures) if sections is not None else []
     listed = {(f.bucket, f.key) for f in failures}
     for row in extra_failures:
@@ -185,7 +189,7 @@ def verify_notes(reports: Sequence[VerifyReport]) -> list[str]:
 
 def verify_report(
     plan: Plan,
-    state: Path | None,
+    state: str | Path | None,
     verify_reports: Sequence[VerifyReport],
     posture: Iterable[BucketPosture] | None = None,
     *,

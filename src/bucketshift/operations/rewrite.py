@@ -24,9 +24,9 @@ from bucketshift.database.revert import RevertReport, revert_run
 from bucketshift.database.rewrite import read_batches, rewrite_column, sql_statements
 from bucketshift.database.rewriter import Rewriter, Tally, Verified
 from bucketshift.engine.diff import MappingSpec
-from bucketshift.engine.manifest import Manifest, State
+from bucketshift.engine.manifest import State
 from bucketshift.errors import ConfigError, UsageError
-from bucketshift.operations.context import manifest_path
+from bucketshift.operations.context import open_state
 from bucketshift.urls import SupabaseURLs, storage_base
 
 WRITERS = 2
@@ -50,7 +50,7 @@ class RewriteRequest:
     batch_size: int | None = None
     sleep: float = 0.0
     sql_path: Path | None = None
-    state: Path | None = None
+    state: str | Path | None = None
 
 
 @dataclass
@@ -97,7 +97,7 @@ def _origins(plan: Plan, database: DatabaseConfig) -> list[str]:
     return [plan.source.url, *database.extra_origins]
 
 
-def verified_destinations(plan: Plan, state: Path | None) -> Verified:
+def verified_destinations(plan: Plan, state: str | Path | None) -> Verified:
     """Source bucket -> each key verified at the destination -> the key it was written under
     there, as the manifest recorded it, read only.
 
@@ -105,7 +105,7 @@ def verified_destinations(plan: Plan, state: Path | None) -> Verified:
     None stands for "where the mapping's prefix puts it", which is also where an old manifest
     that recorded no key had it; it spares holding a second copy of every key.
     """
-    with Manifest(manifest_path(plan, state), read_only=True) as manifest:
+    with open_state(plan, state, read_only=True) as manifest:
         out: dict[str, dict[str, str | None]] = {}
         for mapping in plan.buckets:
             spec = MappingSpec(mapping.source, mapping.destination, mapping.prefix, mapping.access)

@@ -44,7 +44,7 @@ from bucketshift.engine.reverse import BackCheck, ReverseSpec, at_supabase, list
 from bucketshift.engine.reverse import verify_back as verify_one
 from bucketshift.engine.transfer import MappingReport, TransferOptions, transfer
 from bucketshift.errors import BucketshiftError, UsageError
-from bucketshift.operations.context import Context, manifest_path, open_context
+from bucketshift.operations.context import Context, open_context, state_exists, state_of, state_where
 from bucketshift.operations.rewrite import WRITERS, ColumnResult
 from bucketshift.retry import RetryPolicy
 
@@ -62,7 +62,7 @@ Outcome = Literal["done", "done before", "stopped", "would run", "not needed"]
 @dataclass(frozen=True)
 class RollbackRequest:
     dry_run: bool = False
-    state: Path | None = None
+    state: str | Path | None = None
     concurrency: int | None = None
     max_attempts: int = 8
     on_conflict: ConflictPolicy = "report"
@@ -130,8 +130,13 @@ class RollbackRun:
         self.budget = MemoryBudget(self.plan.transfer.memory_budget)
 
     @property
-    def manifest_path(self) -> Path:
-        return manifest_path(self.plan, self.request.state)
+    def manifest_path(self) -> str | Path:
+        """The SQLite file, or the PostgreSQL DSN (never shown: `manifest_where` is)."""
+        return state_of(self.plan, self.request.state)
+
+    @property
+    def manifest_where(self) -> str:
+        return state_where(self.plan, self.request.state)
 
     def _options(self, dry_run: bool) -> TransferOptions:
         return TransferOptions(
@@ -147,9 +152,9 @@ class RollbackRun:
         if self.request.dry_run:
             await self._preview()
             return self.report
-        if not self.manifest_path.exists():
+        if not state_exists(self.plan, self.request.state):
             raise UsageError(
-                f"there is no manifest at {self.manifest_path}: nothing was migrated with this plan "
+                f"there is no manifest at {self.manifest_where}: nothing was migrated with this plan "
                 "(pass --state with the manifest's path)"
             )
         async with open_context(self.plan, state=self.request.state) as ctx:

@@ -101,7 +101,7 @@ class StatusReport:
 
 @dataclass(frozen=True)
 class StatusRequest:
-    state: Path | None = None
+    state: str | Path | None = None
     buckets: list[str] | None = None
     iam_user: str | None = None
     """The application's IAM user (`provision --iam-user`); None: the policy is not bucketshift's to check."""

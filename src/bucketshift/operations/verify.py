@@ -18,7 +18,7 @@ class VerifyRequest:
     deep: bool = False
     keep_placeholders: bool = False
     concurrency: int | None = None
-    state: Path | None = None
+    state: str | Path | None = None
     buckets: list[str] | None = None
     list_from: ListFrom = "auto"
     shard: Shard | None = None

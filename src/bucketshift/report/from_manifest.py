@@ -7,14 +7,13 @@ with `bucketshift status`) by construction; nothing is taken from a run's memory
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from bucketshift.engine.diff import MappingSpec
-from bucketshift.engine.manifest import Manifest, ObjectRecord, State
+from bucketshift.engine.manifest import Manifest, ManifestStore, ObjectRecord, State
 from bucketshift.engine.reverse import SEEDED
 from bucketshift.report.model import BucketTotals, FailureRow, Tally, ThroughputPoint, ThroughputSeries
 
@@ -90,16 +89,6 @@ def _failure(spec: MappingSpec, record: ObjectRecord) -> FailureRow | None:
     return None
 
 
-def _copy_times(path: Path, mapping: str) -> dict[str, str]:
-    """Key -> `copied_at` of one mapping's rows.
-
-    `ObjectRecord` does not carry the column, so it is read here with a read-only connection of
-    its own; `Manifest` opened the file first, so its schema is known to be current."""
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        rows = db.execute("SELECT key, copied_at FROM objects WHERE mapping = ? AND copied_at IS NOT NULL", (mapping,))
-        return {str(key): str(when) for key, when in rows}
-
-
 def throughput_series(finished: Sequence[tuple[datetime, int]], *, max_points: int = MAX_POINTS) -> ThroughputSeries:
     """(finishing time, bytes) of each copy, summed into equal intervals from the first to the last."""
     if not finished:
@@ -117,20 +106,23 @@ def throughput_series(finished: Sequence[tuple[datetime, int]], *, max_points: i
     return ThroughputSeries(start, float(step), points)
 
 
-def from_manifest(path: Path, specs: Sequence[MappingSpec]) -> ManifestSections:
-    """Totals per mapping, the throughput of everything copied, and every failure, from one manifest."""
+def from_manifest(state: Path | ManifestStore, specs: Sequence[MappingSpec]) -> ManifestSections:
+    """Totals per mapping, the throughput of everything copied, and every failure, from one manifest
+    (a SQLite file, opened here for reading only, or a store the caller opened)."""
+    if isinstance(state, Path):
+        with Manifest(state, read_only=True) as manifest:
+            return from_manifest(manifest, specs)
     buckets: list[BucketTotals] = []
     failures: list[FailureRow] = []
     finished: list[tuple[datetime, int]] = []
-    with Manifest(path, read_only=True) as manifest:
-        for spec in specs:
-            records = list(manifest.iter_records(spec.name))
-            totals, copied = _totals(spec, records)
-            buckets.append(totals)
-            failures += [row for record in records if (row := _failure(spec, record)) is not None]
-            times = _copy_times(path, spec.name) if copied else {}
-            for record in copied:
-                when = times.get(record.key)
-                if when is not None:
-                    finished.append((datetime.fromisoformat(when), record.size or 0))
+    for spec in specs:
+        records = list(state.iter_records(spec.name))
+        totals, copied = _totals(spec, records)
+        buckets.append(totals)
+        failures += [row for record in records if (row := _failure(spec, record)) is not None]
+        times = state.copy_times(spec.name) if copied else {}
+        for record in copied:
+            when = times.get(record.key)
+            if when is not None:
+                finished.append((datetime.fromisoformat(when), record.size or 0))
     return ManifestSections(tuple(buckets), throughput_series(finished), tuple(failures))
