@@ -139,30 +139,48 @@ async def _seed(emulator: EmulatorServer, plan: SeedPlan) -> Seeded:
         return await seed_app(store, plan)
 
 
+def new_world(
+    stack: contextlib.ExitStack,
+    tmp_path: Path,
+    moto: MotoServer,
+    postgres: PostgresCluster,
+    *,
+    tag: str,
+    n: int,
+    seed: SeedPlan = SMALL,
+    concurrency: int = 8,
+    batch_size: int = 5000,
+) -> World:
+    """An emulator seeded with `seed`, a database of the app and a plan file, all named after `tag` and `n`
+    (so test files sharing the servers never meet), undone when `stack` closes."""
+    name = f"{tag}_{os.getpid()}_{n}"
+    with psycopg.connect(postgres.dsn, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    stack.callback(_drop, postgres.dsn, name)
+    dsn = postgres.dsn.rsplit("/", 1)[0] + "/" + name
+    emulator = stack.enter_context(run_emulator(tmp_path / f"emulator-{n}"))
+    seeded = asyncio.run(_seed(emulator, seed))
+    seed_app_database(dsn, emulator.url, seeded)
+    prefix = f"{tag[:3]}{os.getpid() % 10000}-{n}"
+    plan_path = tmp_path / f"world-{n}" / "plan.toml"
+    plan_path.parent.mkdir()
+    plan_path.write_text(
+        app_plan(url=emulator.url, key=emulator.service_role_key, endpoint=moto.endpoint_url,
+                 prefix=prefix, dsn=dsn, batch_size=batch_size, concurrency=concurrency),
+        encoding="utf-8",
+    )  # fmt: skip
+    return World(emulator, moto, dsn, plan_path, prefix, seeded)
+
+
 @pytest.fixture
 def make_world(tmp_path: Path, moto: MotoServer, postgres: PostgresCluster) -> Iterator[Callable[..., World]]:
-    """A new world per call: an emulator seeded with `seed`, a database of the app, a plan file."""
+    """A new world per call (`new_world`)."""
     with contextlib.ExitStack() as stack:
 
         def make(seed: SeedPlan = SMALL, *, concurrency: int = 8, batch_size: int = 5000) -> World:
-            n = next(_numbers)
-            name = f"migrate_{os.getpid()}_{n}"
-            with psycopg.connect(postgres.dsn, autocommit=True) as admin:
-                admin.execute(f'CREATE DATABASE "{name}"')
-            stack.callback(_drop, postgres.dsn, name)
-            dsn = postgres.dsn.rsplit("/", 1)[0] + "/" + name
-            emulator = stack.enter_context(run_emulator(tmp_path / f"emulator-{n}"))
-            seeded = asyncio.run(_seed(emulator, seed))
-            seed_app_database(dsn, emulator.url, seeded)
-            prefix = f"mig{os.getpid() % 10000}-{n}"
-            plan_path = tmp_path / f"world-{n}" / "plan.toml"
-            plan_path.parent.mkdir()
-            plan_path.write_text(
-                app_plan(url=emulator.url, key=emulator.service_role_key, endpoint=moto.endpoint_url,
-                         prefix=prefix, dsn=dsn, batch_size=batch_size, concurrency=concurrency),
-                encoding="utf-8",
-            )  # fmt: skip
-            return World(emulator, moto, dsn, plan_path, prefix, seeded)
+            return new_world(stack, tmp_path, moto, postgres, tag="migrate", n=next(_numbers), seed=seed,
+                             concurrency=concurrency, batch_size=batch_size)  # fmt: skip
 
         yield make
 

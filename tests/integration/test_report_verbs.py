@@ -9,53 +9,28 @@ its page, and the page names the conflict and the step that stopped.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from tests.app_plan import app_plan
-from tests.integration.test_migrate import SMALL, World, _drop, _seed, cli
+from tests.integration.test_migrate import World, cli, new_world
 from tests.report_helpers import dom_of
 from tests.unit.report_dom import Page, copied_bytes, manifest_failures, manifest_numbers, read_page
 
 from bucketshift.report.model import SECTIONS
-from bucketshift_sandbox.app_database import URL_COLUMNS, seed_app_database
-from bucketshift_sandbox.servers import MotoServer, PostgresCluster, run_emulator
+from bucketshift_sandbox.app_database import URL_COLUMNS
+from bucketshift_sandbox.servers import MotoServer, PostgresCluster
 
 STEPS = ["provision", "copy", "verify", "rewrite-urls", "verify-after-rewrite"]
 
 
 @pytest.fixture
 def make_world(tmp_path: Path, moto: MotoServer, postgres: PostgresCluster) -> Iterator[Callable[[int], World]]:
-    """test_migrate's world under names of this file's own (`rep...`), so the two never meet."""
+    """test_migrate's world under names of this file's own (`report...`), so the two never meet."""
     with contextlib.ExitStack() as stack:
-
-        def make(n: int) -> World:
-            name = f"report_{os.getpid()}_{n}"
-            with psycopg.connect(postgres.dsn, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                admin.execute(f'CREATE DATABASE "{name}"')
-            stack.callback(_drop, postgres.dsn, name)
-            dsn = postgres.dsn.rsplit("/", 1)[0] + "/" + name
-            emulator = stack.enter_context(run_emulator(tmp_path / f"emulator-{n}"))
-            seeded = asyncio.run(_seed(emulator, SMALL))
-            seed_app_database(dsn, emulator.url, seeded)
-            prefix = f"rep{os.getpid() % 10000}-{n}"
-            plan_path = tmp_path / f"world-{n}" / "plan.toml"
-            plan_path.parent.mkdir()
-            plan_path.write_text(
-                app_plan(url=emulator.url, key=emulator.service_role_key, endpoint=moto.endpoint_url,
-                         prefix=prefix, dsn=dsn, batch_size=5000, concurrency=8),
-                encoding="utf-8",
-            )  # fmt: skip
-            return World(emulator, moto, dsn, plan_path, prefix, seeded)
-
-        yield make
+        yield lambda n: new_world(stack, tmp_path, moto, postgres, tag="report", n=n)
 
 
 def _verb(world: World, verb: str, *args: str) -> tuple[int, str, str]:
