@@ -13,9 +13,7 @@ import argparse
 import asyncio
 import os
 import random
-import re
 import time
-from collections import Counter
 from pathlib import Path
 
 from _harness import MiB, emit, make_buckets, world, write_plan
@@ -24,37 +22,7 @@ from bucketshift.config import SupabaseEndpoint, load_plan
 from bucketshift.operations.copy import CopyRequest, CopyRun
 from bucketshift.operations.estimate import estimate
 from bucketshift.stores.registry import open_store
-
-_LINE = re.compile(r'"(GET|PUT|POST|HEAD|DELETE) (\S+) HTTP/1\.[01]" (\d{3})')
-
-
-def s3_requests(log: Path, start: int) -> Counter[str]:
-    """moto's requests logged after byte `start` of its log, by S3 operation."""
-    counts: Counter[str] = Counter()
-    with log.open("rb") as handle:
-        handle.seek(start)
-        text = handle.read().decode("utf-8", "replace")
-    for method, target, _ in _LINE.findall(text):
-        path, _, query = target.partition("?")
-        params = {p.split("=", 1)[0] for p in query.split("&") if p}
-        bucket_only = path.strip("/").count("/") == 0
-        if method == "GET" and bucket_only and "list-type" in params:
-            counts["ListObjectsV2"] += 1
-        elif method == "HEAD" and bucket_only:
-            counts["HeadBucket"] += 1
-        elif method == "HEAD":
-            counts["HeadObject"] += 1
-        elif method == "POST" and "uploads" in params:
-            counts["CreateMultipartUpload"] += 1
-        elif method == "PUT" and "partNumber" in params:
-            counts["UploadPart"] += 1
-        elif method == "POST" and "uploadId" in params:
-            counts["CompleteMultipartUpload"] += 1
-        elif method == "PUT":
-            counts["PutObject"] += 1
-        else:
-            counts[f"{method} other"] += 1
-    return counts
+from bucketshift_sandbox.moto_log import s3_requests
 
 
 async def seed(url: str, key: str, images: int, videos: list[int]) -> None:

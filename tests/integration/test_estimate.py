@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from bucketshift.config import Plan, SupabaseEndpoint, load_plan
 from bucketshift.operations.copy import CopyRequest, CopyRun
 from bucketshift.operations.estimate import Estimate, estimate
 from bucketshift.stores.registry import open_store
+from bucketshift_sandbox.moto_log import s3_requests, settled_size
 from bucketshift_sandbox.servers import EmulatorServer, MotoServer, run_emulator, run_moto
 
 MiB = 1024 * 1024
@@ -56,7 +55,6 @@ multipart_threshold = "5MiB"
 part_size = "5MiB"
 memory_budget = "16MiB"
 """
-_LINE = re.compile(r'"(GET|PUT|POST|HEAD|DELETE) (\S+) HTTP/1\.[01]" \d{3}')
 
 
 @dataclass
@@ -109,51 +107,33 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield built
 
 
+_FIELDS = {
+    "ListObjectsV2": "dest_lists",
+    "CreateMultipartUpload": "multipart_uploads",
+    "UploadPart": "multipart_parts",
+    "CompleteMultipartUpload": "multipart_completes",
+    "PutObject": "dest_puts",
+    "HeadObject": "dest_heads",
+}
+"""moto's S3 operations under the names the estimate counts them by; any other is `other ...`."""
+
+
 def _s3_served(log: Path, start: int) -> Counter[str]:
     """moto's requests logged after byte `start`, by the names the estimate counts them under."""
     counts: Counter[str] = Counter()
-    text = log.read_bytes()[start:].decode("utf-8", "replace")
-    for method, target in _LINE.findall(text):
-        path, _, query = target.partition("?")
-        params = {p.split("=", 1)[0] for p in query.split("&") if p}
-        bucket_only = "/" not in path.strip("/")
-        if method == "GET" and bucket_only and "list-type" in params:
-            counts["dest_lists"] += 1
-        elif method == "POST" and "uploads" in params:
-            counts["multipart_uploads"] += 1
-        elif method == "PUT" and "partNumber" in params:
-            counts["multipart_parts"] += 1
-        elif method == "POST" and "uploadId" in params:
-            counts["multipart_completes"] += 1
-        elif method == "PUT":
-            counts["dest_puts"] += 1
-        elif method == "HEAD" and not bucket_only:
-            counts["dest_heads"] += 1
-        else:
-            counts[f"other {method}"] += 1
+    for operation, n in s3_requests(log, start).items():
+        counts[_FIELDS.get(operation, f"other {operation}")] += n
     return counts
-
-
-def _settled_log(log: Path) -> int:
-    """The log's size once moto has written the lines of the requests already answered (bounded)."""
-    size, deadline = log.stat().st_size, time.monotonic() + 2.0
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
-        now = log.stat().st_size
-        if now == size:
-            return size
-        size = now
-    return size
 
 
 def _copy_served(world: World) -> tuple[dict[str, int], CopyRun]:
     """Run the real copy; what both servers served meanwhile, and the run."""
-    start = _settled_log(world.log)
+    start = settled_size(world.log)
     world.emulator.reset_stats()
     run = CopyRun(world.plan, CopyRequest())
     asyncio.run(run.run())
     routes = world.emulator.stats()["by_route"]
-    _settled_log(world.log)
+    settled_size(world.log)
     served = dict(_s3_served(world.log, start))
     source_lists = sum(routes.pop(label, 0) for label in ("GET bucket", "POST object/list-v2", "POST object/list"))
     served.update(
