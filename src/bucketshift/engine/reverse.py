@@ -37,13 +37,13 @@ at Supabase and compares its size and sha256 with the bytes read from S3.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from bucketshift.engine.diff import MappingSpec
 from bucketshift.engine.listing import list_all
 from bucketshift.engine.manifest import KEPT, ManifestStore, ObjectRecord, State
+from bucketshift.engine.verify import Mismatch, read_sha256
 from bucketshift.errors import AccessDenied, BucketNotFound, BucketshiftError, NotFound
 from bucketshift.retry import RetryPolicy, with_retries
 from bucketshift.stores.base import ObjectInfo, ObjectStore
@@ -222,12 +222,6 @@ def at_supabase(manifest: ManifestStore, spec: ReverseSpec) -> set[str]:
     return out
 
 
-@dataclass(frozen=True)
-class Mismatch:
-    key: str
-    reason: str
-
-
 @dataclass
 class BackCheck:
     """What `verify_back` found for one mapping."""
@@ -242,16 +236,6 @@ class BackCheck:
     @property
     def ok(self) -> bool:
         return not self.missing and not self.differing
-
-
-async def _hash(store: ObjectStore, bucket: str, key: str, check: BackCheck) -> tuple[int, str]:
-    digest, size = hashlib.sha256(), 0
-    async with store.open(bucket, key) as reader:
-        async for chunk in reader:
-            digest.update(chunk)
-            size += len(chunk)
-            check.hashed_bytes += len(chunk)
-    return size, digest.hexdigest()
 
 
 def _copied_back(record: ObjectRecord) -> bool:
@@ -282,10 +266,12 @@ async def verify_back(
             out.checked += 1
             key = record.dest_key or spec.dest_key(record.key)
             try:
-                (size, sha), _ = await with_retries(lambda: _hash(supabase, spec.dest_bucket, key, out), retry)
+                (size, sha), _ = await with_retries(lambda: read_sha256(supabase, spec.dest_bucket, key, out), retry)
                 expected = record.sha256
                 if expected is None:
-                    (_, expected), _ = await with_retries(lambda: _hash(s3, spec.source_bucket, record.key, out), retry)
+                    (_, expected), _ = await with_retries(
+                        lambda: read_sha256(s3, spec.source_bucket, record.key, out), retry
+                    )
             except (AccessDenied, BucketNotFound):
                 raise
             except NotFound:

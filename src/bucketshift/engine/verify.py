@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from bucketshift.engine.diff import MappingSpec, is_placeholder, source_unchanged
 from bucketshift.engine.listing import destination_index, list_all
@@ -26,7 +27,7 @@ from bucketshift.errors import AccessDenied, BucketNotFound, BucketshiftError, N
 from bucketshift.retry import RetryPolicy, with_retries
 from bucketshift.stores.base import ObjectInfo, ObjectStore
 
-__all__ = ["Mismatch", "VerifyReport", "VerifyStats", "verify_mapping"]
+__all__ = ["HashedBytes", "Mismatch", "VerifyReport", "VerifyStats", "read_sha256", "verify_mapping"]
 
 
 @dataclass(frozen=True)
@@ -70,13 +71,18 @@ class VerifyReport:
         return not self.missing and not self.differing and not self.conflicts
 
 
-async def _hash(store: ObjectStore, bucket: str, key: str, stats: VerifyStats) -> tuple[int, str]:
+class HashedBytes(Protocol):
+    hashed_bytes: int
+
+
+async def read_sha256(store: ObjectStore, bucket: str, key: str, tally: HashedBytes) -> tuple[int, str]:
+    """Read the object whole: its size and sha256, the bytes read counted in `tally` as they pass."""
     digest, size = hashlib.sha256(), 0
     async with store.open(bucket, key) as reader:
         async for chunk in reader:
             digest.update(chunk)
             size += len(chunk)
-            stats.hashed_bytes += len(chunk)
+            tally.hashed_bytes += len(chunk)
     return size, digest.hexdigest()
 
 
@@ -200,9 +206,11 @@ class _Verifier:
         bucket = self.spec.dest_bucket
         if record is None or not record.done:
             (_, source_sha), _ = await with_retries(
-                lambda: _hash(self.source, self.spec.source_bucket, info.key, self.stats), self.retry
+                lambda: read_sha256(self.source, self.spec.source_bucket, info.key, self.stats), self.retry
             )
-            (_, dest_sha), _ = await with_retries(lambda: _hash(self.dest, bucket, dest_key, self.stats), self.retry)
+            (_, dest_sha), _ = await with_retries(
+                lambda: read_sha256(self.dest, bucket, dest_key, self.stats), self.retry
+            )
             if source_sha != dest_sha:
                 raise _Differs("content differs (sha256 of source and destination bytes)")
             return
@@ -215,7 +223,9 @@ class _Verifier:
         if dest.size != record.size:
             raise _Differs(f"size {dest.size} at destination, {record.size} copied")
         if self.report.deep:
-            (size, sha), _ = await with_retries(lambda: _hash(self.dest, bucket, dest_key, self.stats), self.retry)
+            (size, sha), _ = await with_retries(
+                lambda: read_sha256(self.dest, bucket, dest_key, self.stats), self.retry
+            )
             if sha != record.sha256 or size != record.size:
                 raise _Differs("sha256 of the destination bytes differs from the bytes copied")
             return
