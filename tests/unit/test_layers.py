@@ -11,6 +11,7 @@ RANK = {
     "errors": 0,
     "eventloop": 0,
     "heap": 0,
+    "units": 0,
     "config": 1,
     "stores": 2,
     "urls": 1,

@@ -27,6 +27,7 @@ from bucketshift.operations.provision import PostureReport, ProvisionPlan, Provi
 from bucketshift.operations.rewrite import RewriteReport
 from bucketshift.provision.diff import Change
 from bucketshift.provision.lifecycle import abort_days, abort_rule, same_rule
+from bucketshift.units import size_text as size
 
 
 def _console(stderr: bool) -> Console:
@@ -55,15 +56,6 @@ def _plain(value: Any) -> Any:
 
 def emit_json(value: Any) -> None:
     print(json.dumps(_plain(value), indent=2, sort_keys=True))
-
-
-def size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
 
 
 def check(result: CheckResult) -> None:

@@ -22,8 +22,9 @@ from bucketshift.report.model import (
     Report,
     ThroughputSeries,
 )
+from bucketshift.units import size_text
 
-__all__ = ["render_html", "size_text"]
+__all__ = ["render_html"]
 
 MAX_FAILURE_ROWS = 10_000
 """Failure lines shown at most: past that the page says how many more the manifest holds."""
@@ -53,16 +54,6 @@ td.key { font-family: ui-monospace, "DejaVu Sans Mono", monospace; word-break: b
 .good { color: #067647; font-weight: 600; }
 svg text { font: 11px system-ui, "DejaVu Sans", sans-serif; fill: #475467; }
 """
-
-
-def size_text(n: float) -> str:
-    """Bytes in decimal units, as the CLI prints them."""
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
 
 
 def _e(value: object) -> str:
