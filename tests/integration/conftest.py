@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,6 +136,21 @@ class StateUnderTest:
             }
 
 
+@contextmanager
+def state_database(postgres) -> Iterator[str]:
+    """A fresh database of the test's own on the test cluster; its DSN carries `STATE_PASSWORD`."""
+    name = f"state_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres.dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    parts = conninfo_to_dict(postgres.dsn)
+    user = parts.get("user", "postgres")
+    try:
+        yield f"postgresql://{user}:{STATE_PASSWORD}@{parts['host']}:{parts['port']}/{name}"
+    finally:
+        with psycopg.connect(postgres.dsn, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateUnderTest]:
     """Runs the test on each manifest store; a PostgreSQL state is a database of the test's own."""
@@ -142,14 +158,12 @@ def state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateUnder
     if request.param == "sqlite":
         yield StateUnderTest("sqlite", None, default)
         return
-    postgres = request.getfixturevalue("postgres")
-    name = f"state_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres.dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    parts = conninfo_to_dict(postgres.dsn)
-    user = parts.get("user", "postgres")
-    yield StateUnderTest(
-        "postgres", f"postgresql://{user}:{STATE_PASSWORD}@{parts['host']}:{parts['port']}/{name}", default
-    )
-    with psycopg.connect(postgres.dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    with state_database(request.getfixturevalue("postgres")) as dsn:
+        yield StateUnderTest("postgres", dsn, default)
+
+
+@pytest.fixture
+def pg_state(tmp_path: Path, postgres) -> Iterator[StateUnderTest]:
+    """A PostgreSQL state only (what workers share)."""
+    with state_database(postgres) as dsn:
+        yield StateUnderTest("postgres", dsn, tmp_path / "plan.manifest.sqlite3")

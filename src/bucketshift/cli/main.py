@@ -23,6 +23,7 @@ from bucketshift.cli.migrate_commands import register as register_migrate
 from bucketshift.cli.progress import Row, live
 from bucketshift.cli.provision_commands import register, run_posture
 from bucketshift.cli.render_shard import shard_json, transfer_shard_line, verify_shard_line
+from bucketshift.cli.render_workers import worker_json, worker_line
 from bucketshift.cli.report_commands import ReportOption, report_verify
 from bucketshift.cli.rewrite_commands import register as register_rewrite
 from bucketshift.cli.rollback_commands import register as register_rollback
@@ -32,6 +33,7 @@ from bucketshift.config import Plan, load_plan
 from bucketshift.engine.diff import ConflictPolicy
 from bucketshift.engine.pacing import parse_rate
 from bucketshift.engine.shard import Shard, parse_shard
+from bucketshift.engine.shared_run import DEFAULT_LEASE_SECONDS
 from bucketshift.errors import EXIT_FAILURES, BucketshiftError, UsageError
 from bucketshift.operations.check import check as check_op
 from bucketshift.operations.context import ListFrom
@@ -125,6 +127,16 @@ ShardOption = Annotated[
         "run 0/N .. N-1/N on N machines.",
     ),
 ]
+LeaseOption = Annotated[
+    float,
+    typer.Option(
+        "--lease",
+        metavar="SECONDS",
+        min=1.0,
+        help="With a postgresql:// --state (workers share the run): how long a worker's claims hold without "
+        "renewal; a killed worker's objects go to the others after this.",
+    ),
+]
 DEFAULT_PLAN = Path("bucketshift.toml")
 
 
@@ -213,13 +225,14 @@ def _run_transfer(plan: Plan, request: CopyRequest, *, json_output: bool) -> Cop
     eventloop.run(go())
     if json_output:
         result = render.transfer_json(work, manifest=work.manifest_where)
-        render.emit_json(shard_json(result, request.shard, work.reports))
+        render.emit_json(worker_json(shard_json(result, request.shard, work.reports), work))
     else:
         render.reconciled(work.reconciled)
         render.transfer_summary(
             work.reports, mode=request.mode, dry_run=request.dry_run, elapsed=time.monotonic() - started
         )
         transfer_shard_line(request.shard, work.reports)
+        worker_line(work)
     return work
 
 
@@ -248,14 +261,18 @@ def copy(
     overwrite_destination_changes: OverwriteOption = False,
     keep_destination_changes: KeepOption = False,
     shard: ShardOption = None,
+    lease: LeaseOption = DEFAULT_LEASE_SECONDS,
     json_output: JsonOption = False,
 ) -> None:
-    """Copy every object that is missing or different at the destination; resumable."""
+    """Copy every object that is missing or different at the destination; resumable.
+
+    With a postgresql:// --state, start it N times (anywhere): the processes share one run."""
     _transfer_command(
         "copy", config, json_output, dry_run=dry_run, concurrency=concurrency, keep_placeholders=keep_placeholders,
         max_requests_per_second=max_requests_per_second, bandwidth=bandwidth, state=state, buckets=bucket,
         list_from=_list_from(list_from_db, list_from_api), reconcile=not no_reconcile,
         on_conflict=_on_conflict(overwrite_destination_changes, keep_destination_changes), shard=shard,
+        lease_seconds=lease,
     )  # fmt: skip
 
 
@@ -274,6 +291,7 @@ def sync(
     overwrite_destination_changes: OverwriteOption = False,
     keep_destination_changes: KeepOption = False,
     shard: ShardOption = None,
+    lease: LeaseOption = DEFAULT_LEASE_SECONDS,
     json_output: JsonOption = False,
 ) -> None:
     """The cut-over pass: copy only what is new or changed at the source since the last copy; never deletes."""
@@ -282,6 +300,7 @@ def sync(
         max_requests_per_second=max_requests_per_second, bandwidth=bandwidth, state=state, buckets=bucket,
         list_from=_list_from(list_from_db, list_from_api), reconcile=False,
         on_conflict=_on_conflict(overwrite_destination_changes, keep_destination_changes), shard=shard,
+        lease_seconds=lease,
     )  # fmt: skip
 
 

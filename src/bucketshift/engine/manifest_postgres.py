@@ -7,10 +7,15 @@ every statement that writes them are the SQLite store's (`ManifestStore` holds t
 are the same ISO text, so both stores give identical records.  Keys are `COLLATE "C"`: key order
 is byte order, as in SQLite, whatever the database's locale.
 
-One connection, in autocommit: a batch of writes is one explicit transaction whose rows go in a
-pipeline (one round trip per batch, not per row), and reads run between batches.  Nothing relies
-on session state (no `SET`, no `search_path`), so a transaction-mode pooler in front works.
+One connection, in autocommit: a batch of writes is one explicit transaction whose statements go
+in one pipeline (one round trip per batch, not per row), and reads run between batches.  Nothing
+relies on session state (no `SET`, no `search_path`), so a transaction-mode pooler in front works.
 Messages name the server, database, user and schema, never the DSN as written or its password.
+
+Version 2 adds the tables through which worker processes share a run (`shared_run.py`): the runs
+they join, the workers, the listing units, the queue of listed objects and the pacing limits.
+An object's queue row is deleted in the same transaction as the manifest row that settles it
+(`settle_queued`), so a kill never leaves an object settled and still queued, or the reverse.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from bucketshift.postgres_errors import bad_dsn, connection_failure
 __all__ = ["DEFAULT_SCHEMA", "PAGE_ROWS", "STATE_VERSION", "PostgresManifest", "describe"]
 
 DEFAULT_SCHEMA = "bucketshift_state"
-STATE_VERSION = 1
+STATE_VERSION = 2
 PAGE_ROWS = 5000
 """Rows `iter_records` reads per query: memory stays bounded however many objects a mapping has."""
 
@@ -86,12 +91,64 @@ CREATE TABLE IF NOT EXISTS {schema}.objects (
     PRIMARY KEY (mapping, key)
 );
 CREATE INDEX IF NOT EXISTS objects_state ON {schema}.objects (mapping, state);
+CREATE TABLE IF NOT EXISTS {schema}.shared_runs (
+    id bigserial PRIMARY KEY,
+    run_id bigint NOT NULL,
+    fingerprint text NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz
+);
+CREATE TABLE IF NOT EXISTS {schema}.workers (
+    id text PRIMARY KEY,
+    shared_run bigint NOT NULL,
+    host text NOT NULL,
+    pid integer NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    seen_at timestamptz NOT NULL DEFAULT now(),
+    left_at timestamptz,
+    summary text
+);
+CREATE TABLE IF NOT EXISTS {schema}.units (
+    shared_run bigint NOT NULL,
+    mapping text COLLATE "C" NOT NULL,
+    seq integer NOT NULL,
+    token text,
+    state text NOT NULL CHECK (state IN ('open', 'done')),
+    holder text,
+    lease_until timestamptz,
+    listed integer,
+    PRIMARY KEY (shared_run, mapping, seq)
+);
+CREATE TABLE IF NOT EXISTS {schema}.queue (
+    mapping text COLLATE "C" NOT NULL,
+    key text COLLATE "C" NOT NULL,
+    shared_run bigint NOT NULL,
+    info jsonb NOT NULL,
+    decision text NOT NULL,
+    dest jsonb,
+    holder text,
+    lease_until timestamptz,
+    claims integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (mapping, key)
+);
+CREATE INDEX IF NOT EXISTS queue_holder ON {schema}.queue (holder);
+CREATE TABLE IF NOT EXISTS {schema}.pacing (
+    shared_run bigint NOT NULL,
+    name text NOT NULL,
+    rate double precision NOT NULL,
+    burst double precision NOT NULL,
+    tokens double precision NOT NULL,
+    at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (shared_run, name)
+);
 """
 
 _PAGE = f"SELECT {COLUMNS} FROM {{objects}} WHERE mapping = ? AND state = ANY(?)"  # noqa: S608 - module constants
 _FIRST_PAGE = _PAGE + f" ORDER BY key LIMIT {PAGE_ROWS}"
 _NEXT_PAGE = _PAGE + f" AND key > ? ORDER BY key LIMIT {PAGE_ROWS}"
 _ALL_STATES = [s.value for s in State]
+_SELECT_KEYS = f"SELECT {COLUMNS} FROM {{objects}} WHERE mapping = ? AND key = ANY(?)"  # noqa: S608 - module constants
+_SETTLE_QUEUED = "DELETE FROM {queue} WHERE mapping = ? AND key = ?"
 
 
 class _NoState(ConfigError):
@@ -125,7 +182,7 @@ class PostgresManifest(ManifestStore):
             raise self._error(error, "connect") from None
         tables = {
             name: sql.SQL("{} AS {}").format(sql.Identifier(schema, name), sql.Identifier(name)).as_string(self._conn)
-            for name in ("objects", "runs", "steps")
+            for name in ("objects", "runs", "steps", "queue")
         }
         self._tables = tables
         self._statements: dict[str, str] = {}
@@ -180,6 +237,8 @@ class PostgresManifest(ManifestStore):
                     self._conn.execute(
                         sql.SQL("INSERT INTO {}.schema_info (version) VALUES (%s)").format(name), (STATE_VERSION,)
                     )
+                elif version < STATE_VERSION:  # the DDL above added what the newer version has
+                    self._conn.execute(sql.SQL("UPDATE {}.schema_info SET version = %s").format(name), (STATE_VERSION,))
         except psycopg.Error as error:
             raise self._error(error, "create the bucketshift state schema") from None
 
@@ -197,7 +256,7 @@ class PostgresManifest(ManifestStore):
 
     def _commit(self, batch: list[tuple[str, tuple[object, ...]]]) -> None:
         try:
-            with self._conn.transaction(), self._conn.cursor() as cursor:
+            with self._conn.pipeline(), self._conn.transaction(), self._conn.cursor() as cursor:
                 for statement, rows in itertools.groupby(batch, key=lambda item: item[0]):
                     cursor.executemany(statement, [params for _, params in rows])  # type: ignore[arg-type]
         except psycopg.Error as error:
@@ -226,6 +285,20 @@ class PostgresManifest(ManifestStore):
 
     def _disconnect(self) -> None:
         self._conn.close()
+
+    @property
+    def dsn(self) -> str:
+        """The DSN as given (for the coordination's own connections; never shown)."""
+        return self._dsn
+
+    def records_for(self, mapping: str, keys: list[str]) -> dict[str, ObjectRecord]:
+        """The rows of these keys only: a worker listing one page reads that page's rows, not all."""
+        self.flush()
+        return {str(row[1]): row_record(row) for row in self._query(_SELECT_KEYS, (mapping, keys))}
+
+    def settle_queued(self, mapping: str, key: str) -> None:
+        """The object's queue row goes, committed with the rows its worker wrote before this."""
+        self._write(_SETTLE_QUEUED, (mapping, key))
 
     def iter_records(self, mapping: str, states: Iterable[State] | None = None) -> Iterator[ObjectRecord]:
         """In pages along the key, each a short query: no cursor or transaction stays open while

@@ -13,6 +13,7 @@ object (AccessDenied, a missing bucket) stop the whole run at once, as themselve
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -35,7 +36,19 @@ from bucketshift.errors import (
 from bucketshift.retry import RetryPolicy, with_retries
 from bucketshift.stores.base import ObjectInfo, ObjectStore
 
-__all__ = ["Conflict", "Failure", "MappingReport", "MappingStats", "TransferOptions", "transfer"]
+__all__ = [
+    "FATAL",
+    "Conflict",
+    "Failure",
+    "Fatal",
+    "Feed",
+    "Item",
+    "MappingReport",
+    "MappingRun",
+    "MappingStats",
+    "TransferOptions",
+    "transfer",
+]
 
 FATAL = (AccessDenied, BucketNotFound)
 
@@ -127,18 +140,27 @@ class MappingReport:
     """How the source's user metadata is read: in the listing, or one request per object."""
 
 
-class _Fatal(Exception):
+class Fatal(Exception):
     def __init__(self, error: BucketshiftError) -> None:
         super().__init__(str(error))
         self.error = error
 
 
 @dataclass(frozen=True)
-class _Item:
+class Item:
+    """One object for a worker: what the listing said of it and what to do."""
+
     info: ObjectInfo
     record: ObjectRecord | None
     dest: ObjectInfo | None
     decision: Decision
+    queued: bool = False
+    """Claimed from a shared run's queue: settled there (`MappingRun.on_settled`) once acted on."""
+
+
+Feed = Callable[["asyncio.Queue[Item | None]", int], Awaitable[None]]
+"""What hands a mapping's objects to its workers, then one None per worker: the listing, or a
+shared run's queue (`shared_transfer`)."""
 
 
 def _changed_reason(record: ObjectRecord | None) -> str:
@@ -149,7 +171,7 @@ def _changed_reason(record: ObjectRecord | None) -> str:
     return "at the destination, not written by bucketshift, and its bytes differ from the source's"
 
 
-class _MappingRun:
+class MappingRun:
     def __init__(
         self,
         source: ObjectStore,
@@ -184,16 +206,18 @@ class _MappingRun:
             describe=self._describe if self.need_head else None,
         )
         self.probed = False
+        self.on_settled: Callable[[str], None] | None = None
+        """Called with the key of each queued item once acted on."""
 
-    async def run(self) -> None:
-        queue: asyncio.Queue[_Item | None] = asyncio.Queue(maxsize=max(2, self.options.concurrency * 2))
+    async def run(self, feed: Feed | None = None) -> None:
+        queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=max(2, self.options.concurrency * 2))
         workers = 0 if self.options.dry_run else self.options.concurrency
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._list(queue, workers))
+                group.create_task((feed or self._list)(queue, workers))
                 for _ in range(workers):
                     group.create_task(self._work(queue))
-        except* _Fatal as caught:
+        except* Fatal as caught:
             raise caught.exceptions[0].error from None  # type: ignore[attr-defined]
         except* BucketshiftError as caught:
             raise caught.exceptions[0] from None
@@ -207,55 +231,71 @@ class _MappingRun:
                 + ("" if self.stats.tallies.md5_trusted else "; the check was left off for the rest of the bucket")
             )
 
-    async def _list(self, queue: asyncio.Queue[_Item | None], workers: int) -> None:
+    async def _list(self, queue: asyncio.Queue[Item | None], workers: int) -> None:
         try:
             records = self.manifest.records(self.spec.name)
-            dest_index: dict[str, ObjectInfo] | None = None
-            if self.options.check_destination:
-                dest_index = await destination_index(
-                    self.dest,
-                    self.spec.dest_bucket,
-                    self.spec.prefix,
-                    self.options.retry,
-                    purpose="create it first (bucketshift provision)",
-                )
+            dest_index = await self.index_destination()
             listing = self.listing or list_all(
-                self.source, self.spec.source_bucket, "", self.options.retry, on_retry=self._listing_retried
+                self.source, self.spec.source_bucket, "", self.options.retry, on_retry=self.listing_retried
             )
-            shard = self.options.shard
             async for info in listing:  # type: ignore[attr-defined]
-                if shard is not None and not shard.in_shard(info.key):
-                    self.stats.outside_shard += 1
-                    continue
-                self.stats.listed += 1
-                self.stats.listed_bytes += info.size
                 record = records.get(info.key)
-                found = None if dest_index is None else dest_index.get(self.spec.dest_key(info.key))
-                decision = classify(
-                    info,
-                    record,
-                    dest=found,
-                    dest_checked=dest_index is not None,
-                    keep_placeholders=self.options.keep_placeholders,
-                    on_conflict=self.options.on_conflict,
-                )
-                self._count(decision, info.size)
-                if decision in (Decision.SAME, Decision.PLACEHOLDER):
-                    continue
-                if decision.copies:
-                    self.stats.to_copy += 1
-                    self.stats.to_copy_bytes += info.size
-                if self.options.dry_run:
-                    self._preview(info, record, found, decision)
-                elif workers:
+                decision = self.decide(info, record, dest_index)
+                if decision is not None and workers:
                     self.stats.queued += 1
-                    await queue.put(_Item(info, record, found, decision))
+                    await queue.put(Item(info, record, self.found(info, dest_index), decision))
         except FATAL as error:
-            raise _Fatal(error) from None
+            raise Fatal(error) from None
         finally:
             self.stats.listing_done = True
         for _ in range(workers):
             await queue.put(None)
+
+    async def index_destination(self) -> dict[str, ObjectInfo] | None:
+        """The destination's objects by key (copy), or None (sync decides on the manifest alone)."""
+        if not self.options.check_destination:
+            return None
+        return await destination_index(
+            self.dest,
+            self.spec.dest_bucket,
+            self.spec.prefix,
+            self.options.retry,
+            purpose="create it first (bucketshift provision)",
+        )
+
+    def found(self, info: ObjectInfo, dest_index: dict[str, ObjectInfo] | None) -> ObjectInfo | None:
+        return None if dest_index is None else dest_index.get(self.spec.dest_key(info.key))
+
+    def decide(
+        self, info: ObjectInfo, record: ObjectRecord | None, dest_index: dict[str, ObjectInfo] | None
+    ) -> Decision | None:
+        """One listed object, counted: what its worker must do, or None (outside the shard, the
+        same on both sides, a placeholder; or a dry run, which only counts and previews)."""
+        shard = self.options.shard
+        if shard is not None and not shard.in_shard(info.key):
+            self.stats.outside_shard += 1
+            return None
+        self.stats.listed += 1
+        self.stats.listed_bytes += info.size
+        found = self.found(info, dest_index)
+        decision = classify(
+            info,
+            record,
+            dest=found,
+            dest_checked=dest_index is not None,
+            keep_placeholders=self.options.keep_placeholders,
+            on_conflict=self.options.on_conflict,
+        )
+        self._count(decision, info.size)
+        if decision in (Decision.SAME, Decision.PLACEHOLDER):
+            return None
+        if decision.copies:
+            self.stats.to_copy += 1
+            self.stats.to_copy_bytes += info.size
+        if self.options.dry_run:
+            self._preview(info, record, found, decision)
+            return None
+        return decision
 
     def _count(self, decision: Decision, size: int) -> None:
         self.stats.decisions[decision] = self.stats.decisions.get(decision, 0) + 1
@@ -268,15 +308,17 @@ class _MappingRun:
         if decision == Decision.CONFLICT:
             self._conflict(info, record, found, write=False)
 
-    def _listing_retried(self, attempt: int, error: Retryable, wait: float) -> None:
+    def listing_retried(self, attempt: int, error: Retryable, wait: float) -> None:
         self.stats.tallies.retries += 1
 
-    async def _work(self, queue: asyncio.Queue[_Item | None]) -> None:
+    async def _work(self, queue: asyncio.Queue[Item | None]) -> None:
         while (item := await queue.get()) is not None:
             try:
                 await self._act(item)
             except FATAL as error:
-                raise _Fatal(error) from None
+                raise Fatal(error) from None
+            if item.queued and self.on_settled is not None:
+                self.on_settled(item.info.key)
 
     async def _look(self, key: str) -> ObjectInfo | None:
         """The destination object's HEAD (with its metadata), or None where nothing is."""
@@ -291,7 +333,7 @@ class _MappingRun:
             return None
         return found
 
-    async def _act(self, item: _Item) -> None:
+    async def _act(self, item: Item) -> None:
         info, record, dest, decision = item.info, item.record, item.dest, item.decision
         try:
             if decision == Decision.LOOK:
@@ -463,5 +505,5 @@ async def transfer(
     out = reports if reports is not None else [MappingReport(spec) for spec in specs]
     for report in out:
         listing = (listings or {}).get(report.spec.name)
-        await _MappingRun(source, dest, report.spec, manifest, options, report, listing, options.budget).run()
+        await MappingRun(source, dest, report.spec, manifest, options, report, listing, options.budget).run()
     return out

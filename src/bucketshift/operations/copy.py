@@ -1,7 +1,13 @@
-"""`copy` and `sync`: move what is missing or changed, resumably, with a dry run."""
+"""`copy` and `sync`: move what is missing or changed, resumably, with a dry run.
+
+With a PostgreSQL `--state`, every process runs as a worker of the one run open there
+(`engine.shared_run`): start N of them, anywhere, and they split the work.  A dry run never
+joins; it previews from the state as it is.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,11 +17,15 @@ from bucketshift.config import Plan
 from bucketshift.engine.budget import MemoryBudget
 from bucketshift.engine.diff import ConflictPolicy
 from bucketshift.engine.manifest import ManifestStore
+from bucketshift.engine.manifest_postgres import PostgresManifest
 from bucketshift.engine.pacing import TokenBucket
 from bucketshift.engine.reconcile import ReconcileReport
 from bucketshift.engine.shard import Shard
+from bucketshift.engine.shared_run import DEFAULT_LEASE_SECONDS, Joined, SharedRun
+from bucketshift.engine.shared_transfer import transfer_shared
+from bucketshift.engine.state import is_dsn
 from bucketshift.engine.transfer import MappingReport, TransferOptions, transfer
-from bucketshift.operations.context import ListFrom, mapping_specs, open_context, state_of, state_where
+from bucketshift.operations.context import Context, ListFrom, mapping_specs, open_context, state_of, state_where
 from bucketshift.operations.reconcile import reconcile_buckets
 from bucketshift.retry import RetryPolicy
 
@@ -40,6 +50,25 @@ class CopyRequest:
     on_conflict: ConflictPolicy = "report"
     shard: Shard | None = None
     """Only this shard's objects (`--shard K/N`), for a migration split by hand across machines."""
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    """A worker of a shared run: how long its claims hold without renewal (a killed worker's
+    objects wait this long for another)."""
+
+    def fingerprint(self, mappings: list[str]) -> str:
+        """What workers of one shared run must agree on: they decide and act the same way."""
+        return json.dumps(
+            {
+                "mode": self.mode,
+                "mappings": mappings,
+                "shard": None if self.shard is None else str(self.shard),
+                "keep_placeholders": self.keep_placeholders,
+                "on_conflict": self.on_conflict,
+                "list_from": self.list_from,
+                "max_requests_per_second": self.max_requests_per_second,
+                "bandwidth": self.bandwidth,
+            },
+            sort_keys=True,
+        )
 
 
 @dataclass
@@ -50,6 +79,11 @@ class CopyRun:
     request: CopyRequest
     reports: list[MappingReport] = field(default_factory=list)
     reconciled: list[ReconcileReport] = field(default_factory=list)
+    joined: Joined | None = None
+    """As a worker of a shared run: the run it joined (or opened)."""
+    worker: str | None = None
+    run_summary: dict[str, dict[str, int]] | None = None
+    """The shared run's summary (every worker's counts), when this worker was the last to leave."""
 
     def __post_init__(self) -> None:
         self.reports = [MappingReport(spec) for spec in mapping_specs(self.plan, self.request.buckets)]
@@ -68,6 +102,11 @@ class CopyRun:
     @property
     def manifest_where(self) -> str:
         return state_where(self.plan, self.request.state)
+
+    @property
+    def shared(self) -> bool:
+        """Whether this run is one worker of a run shared through a PostgreSQL state."""
+        return is_dsn(self.request.state) and not self.request.dry_run
 
     @property
     def failed(self) -> int:
@@ -103,6 +142,10 @@ class CopyRun:
             list_from=self.request.list_from,
         ) as ctx:
             options = self.options()
+            if self.shared:
+                assert isinstance(ctx.manifest, PostgresManifest)
+                await self._work_shared(ctx.manifest, ctx, options)
+                return self.reports
             if self.request.reconcile:
                 self.reconciled = await reconcile_buckets(ctx.source, ctx.specs, options.retry)
             run_id = None if self.request.dry_run else ctx.manifest.start_run(self.request.mode)
@@ -111,9 +154,28 @@ class CopyRun:
                 _finish(ctx.manifest, run_id, self.reports)
         return self.reports
 
+    async def _work_shared(self, manifest: PostgresManifest, ctx: Context, options: TransferOptions) -> None:
+        """Join the run open in the state (or open it), do a share of it, leave."""
+        shared = SharedRun(manifest.dsn, schema=manifest.schema, lease_seconds=self.request.lease_seconds)
+        try:
+            names = [spec.name for spec in ctx.specs]
+            self.worker = shared.id
+            self.joined = await asyncio.to_thread(
+                shared.join, self.request.mode, self.request.fingerprint(names), names
+            )
+            if self.request.reconcile and self.joined.opened:
+                self.reconciled = await reconcile_buckets(ctx.source, ctx.specs, options.retry)
+            try:
+                await transfer_shared(ctx.source, ctx.dest, ctx.specs, manifest, options, shared, reports=self.reports)
+            finally:
+                total = await asyncio.to_thread(shared.leave, _summary(self.reports))
+            self.run_summary = None if total is None else dict(total)
+        finally:
+            shared.close()
 
-def _finish(manifest: ManifestStore, run_id: int, reports: list[MappingReport]) -> None:
-    summary = {
+
+def _summary(reports: list[MappingReport]) -> dict[str, dict[str, int]]:
+    return {
         r.spec.name: {
             "copied": r.stats.copied,
             "adopted": r.stats.adopted,
@@ -123,4 +185,7 @@ def _finish(manifest: ManifestStore, run_id: int, reports: list[MappingReport]) 
         }
         for r in reports
     }
-    manifest.finish_run(run_id, json.dumps(summary))
+
+
+def _finish(manifest: ManifestStore, run_id: int, reports: list[MappingReport]) -> None:
+    manifest.finish_run(run_id, json.dumps(_summary(reports)))
