@@ -21,6 +21,7 @@ __all__ = [
     "PreconditionFailed",
     "Retryable",
     "SourceChanged",
+    "Stopped",
     "StoreError",
     "StoredValueError",
     "Throttled",
@@ -31,6 +32,8 @@ __all__ = [
 
 EXIT_FAILURES = 1
 EXIT_USAGE = 2
+EXIT_TERMINATED = 143
+"""128 + SIGTERM, as a shell reports a process SIGTERM ended."""
 
 
 class BucketshiftError(Exception):
@@ -44,6 +47,12 @@ class BucketshiftError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class Stopped(BucketshiftError):
+    """SIGTERM (a container stopped, a pod evicted) ended the work, after it unwound cleanly."""
+
+    exit_code = EXIT_TERMINATED
 
 
 class ConfigError(BucketshiftError):

@@ -3,13 +3,21 @@
 A copy spends most of its CPU in the event loop and socket calls; uvloop does the same work in
 C for about half the cost, which leaves the machine's cores to the servers being copied
 between.  Elsewhere (Windows) the standard loop runs the same code.
+
+SIGTERM (what a container stop or a pod eviction sends) cancels the work as Ctrl-C does, so it
+unwinds: the manifest commits what was done and a worker of a shared run gives back its claims
+at once, rather than dying mid-write and leaving them to wait out their lease.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
+
+from bucketshift.errors import Stopped
 
 __all__ = ["loop_factory", "run"]
 
@@ -25,6 +33,34 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
-    """`asyncio.run` on the fastest loop available."""
+    """`asyncio.run` on the fastest loop available; SIGTERM raises `Stopped` once the work unwound."""
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        return runner.run(main)
+        return runner.run(_stoppable(main))
+
+
+async def _stoppable(main: Coroutine[Any, Any, T]) -> T:
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    terminated = False
+
+    def terminate() -> None:
+        nonlocal terminated
+        terminated = True
+        if task is not None:
+            task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, terminate)
+        handled = True
+    except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+        handled = False
+    try:
+        return await main
+    except asyncio.CancelledError:
+        if terminated:
+            raise Stopped("stopped by SIGTERM; what was done is recorded, run the same command to go on") from None
+        raise
+    finally:
+        if handled:
+            with contextlib.suppress(RuntimeError, ValueError):
+                loop.remove_signal_handler(signal.SIGTERM)

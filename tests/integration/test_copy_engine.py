@@ -128,12 +128,12 @@ def test_three_kills_fetch_again_only_what_was_in_flight(migration) -> None:
     assert json.loads(verify.stdout)["ok"] is True
 
 
-async def test_faults_at_both_ends_are_retried_to_completion(migration, tmp_path: Path) -> None:
+async def test_faults_at_both_ends_are_retried_to_completion(migration, state, tmp_path: Path) -> None:
     seeded = await seed(migration, SeedPlan(projects=1, branches=2, big_folder_entries=200))
     migration.emulator.settings(fault_rate=0.1, faults=["500", "503", "429", "544", "reset", "truncate"], fault_seed=3)
     with run_s3_fault_proxy(migration.moto.endpoint_url, slowdown_rate=0.1, workdir=tmp_path) as proxy:
         migration.write_plan(endpoint=proxy.endpoint_url, concurrency=16)
-        run = CopyRun(migration.plan, CopyRequest())
+        run = CopyRun(migration.plan, CopyRequest(state=state.arg))
         reports = await run.run()
         injected = proxy.settings()["injected"]
     assert run.failed == 0, [f for r in reports for f in r.failures][:3]
@@ -142,7 +142,7 @@ async def test_faults_at_both_ends_are_retried_to_completion(migration, tmp_path
     assert migration.emulator.stats()["faults_injected"] > 0
     migration.emulator.settings(fault_rate=0.0)
     migration.write_plan()
-    verify = VerifyRun(migration.plan, VerifyRequest(deep=True))
+    verify = VerifyRun(migration.plan, VerifyRequest(deep=True, state=state.arg))
     await verify.run()
     assert verify.ok
     placeholders = sum(1 for o in seeded.objects if o.key.endswith(".emptyFolderPlaceholder"))
@@ -249,12 +249,12 @@ async def test_dry_run_writes_nothing(migration) -> None:
 
 
 @pytest.mark.parametrize("list_api", ["legacy"])
-async def test_copy_through_the_legacy_listing(migration, list_api: str) -> None:
+async def test_copy_through_the_legacy_listing(migration, state, list_api: str) -> None:
     seeded = await seed(migration, SeedPlan(projects=1, branches=1, big_folder_entries=1600, special_keys=True))
     migration.write_plan(list_api=list_api)
-    run = CopyRun(migration.plan, CopyRequest())
+    run = CopyRun(migration.plan, CopyRequest(state=state.arg))
     await run.run()
-    verify = VerifyRun(migration.plan, VerifyRequest())
+    verify = VerifyRun(migration.plan, VerifyRequest(state=state.arg))
     await verify.run()
     assert verify.ok
     placeholders = sum(1 for o in seeded.objects if o.key.endswith(".emptyFolderPlaceholder"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -57,15 +56,8 @@ def app_writes(migration: Any, key: str, data: bytes) -> None:
     migration.s3().put_object(Bucket=migration.dest("images"), Key=key, Body=data, ContentType="image/png")
 
 
-def manifest_rows(migration: Any) -> dict[str, tuple[str, str | None]]:
-    path = migration.plan_path.with_name("plan.manifest.sqlite3")
-    with sqlite3.connect(path) as db:
-        rows = db.execute("SELECT key, state, last_error FROM objects WHERE mapping LIKE 'images->%'").fetchall()
-    return {key: (state, error) for key, state, error in rows}
-
-
 def state_rows(state: Any) -> dict[str, tuple[str, str | None]]:
-    """`manifest_rows` through the store under test (SQLite or PostgreSQL)."""
+    """key -> (state, last error) of the images mapping, in the store under test (SQLite or PostgreSQL)."""
     return state.rows("images->")
 
 
@@ -115,45 +107,47 @@ async def test_an_app_rewrite_at_the_destination_is_a_conflict_not_overwritten(m
     assert {c["key"] for c in images_bucket(json.loads(verify.stdout))["conflict_keys"]} == {other_size, same_size}
 
 
-async def test_keep_destination_changes_settles_them_for_verify_and_rewrite(migration: Any) -> None:
+async def test_keep_destination_changes_settles_them_for_verify_and_rewrite(migration: Any, state: Any) -> None:
     await seed_images(migration)
-    assert cli("copy", "--config", str(migration.plan_path)).returncode == 0
+    assert cli("copy", "--config", str(migration.plan_path), *state.cli_args).returncode == 0
     app_writes(migration, IMAGES[2], b"kept by the app")
-    assert copy_json(migration)[0] == 1
-    code, summary = copy_json(migration, "--keep-destination-changes")
+    assert copy_json(migration, *state.cli_args)[0] == 1
+    code, summary = copy_json(migration, "--keep-destination-changes", *state.cli_args)
     assert code == 0
     assert images_bucket(summary)["kept"] == 1
     assert dest_bytes(migration, IMAGES[2]) == b"kept by the app"
-    assert cli("verify", "--config", str(migration.plan_path)).returncode == 0
-    assert manifest_rows(migration)[IMAGES[2]][0] == "verified", "rewrite-urls takes verified rows"
-    code, summary = copy_json(migration)
+    assert cli("verify", "--config", str(migration.plan_path), *state.cli_args).returncode == 0
+    assert state_rows(state)[IMAGES[2]][0] == "verified", "rewrite-urls takes verified rows"
+    code, summary = copy_json(migration, *state.cli_args)
     assert code == 0
     assert images_bucket(summary)["conflicts"] == []
 
 
-async def test_overwrite_destination_changes_lets_the_source_win(migration: Any) -> None:
+async def test_overwrite_destination_changes_lets_the_source_win(migration: Any, state: Any) -> None:
     await seed_images(migration)
-    assert cli("copy", "--config", str(migration.plan_path)).returncode == 0
+    assert cli("copy", "--config", str(migration.plan_path), *state.cli_args).returncode == 0
     app_writes(migration, IMAGES[3], b"to be replaced")
-    code, summary = copy_json(migration, "--overwrite-destination-changes")
+    code, summary = copy_json(migration, "--overwrite-destination-changes", *state.cli_args)
     assert code == 0
     assert images_bucket(summary)["copied"] == 1
     assert dest_bytes(migration, IMAGES[3]) == body(3)
-    assert cli("verify", "--config", str(migration.plan_path)).returncode == 0
+    assert cli("verify", "--config", str(migration.plan_path), *state.cli_args).returncode == 0
 
 
-async def test_deleted_at_the_destination_is_copied_again(migration: Any) -> None:
+async def test_deleted_at_the_destination_is_copied_again(migration: Any, state: Any) -> None:
     await seed_images(migration)
-    assert cli("copy", "--config", str(migration.plan_path)).returncode == 0
+    assert cli("copy", "--config", str(migration.plan_path), *state.cli_args).returncode == 0
     migration.s3().delete_object(Bucket=migration.dest("images"), Key=IMAGES[4])
-    code, summary = copy_json(migration)
+    code, summary = copy_json(migration, *state.cli_args)
     assert code == 0
     images = images_bucket(summary)
     assert (images["copied"], images["conflicts"]) == (1, [])
     assert dest_bytes(migration, IMAGES[4]) == body(4)
 
 
-async def test_the_source_bytes_already_at_the_destination_are_adopted_without_a_read(migration: Any) -> None:
+async def test_the_source_bytes_already_at_the_destination_are_adopted_without_a_read(
+    migration: Any, state: Any
+) -> None:
     """A dual-write window: the app already put some objects in S3.  Same bytes: recorded as copied,
     never read from the source; other bytes: a conflict (bucketshift never wrote them)."""
     await seed_images(migration)
@@ -161,7 +155,7 @@ async def test_the_source_bytes_already_at_the_destination_are_adopted_without_a
         app_writes(migration, IMAGES[n], body(n))
     app_writes(migration, IMAGES[8], b"the app's own, different")
     migration.emulator.reset_stats()
-    code, summary = copy_json(migration)
+    code, summary = copy_json(migration, *state.cli_args)
     assert code == 1
     images = images_bucket(summary)
     assert images["adopted"] == 3

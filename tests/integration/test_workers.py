@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 from tests.integration.test_copy_engine import EXE, cli, seed
 
+from bucketshift.operations.status import worker_lines
 from bucketshift_sandbox.seed import SeedPlan
 
 LEASE = 3.0
@@ -91,6 +92,7 @@ def test_four_workers_share_one_run_and_finish_a_killed_workers_share(migration,
         while time.monotonic() < deadline and not (_held_by(dsn, victim.pid) and _settled(dsn) >= 60):
             assert victim.poll() is None, "the worker finished before it could be killed; seed more objects"
             time.sleep(0.02)
+        shown = {line.name: line for line in worker_lines(dsn)}
         os.kill(victim.pid, signal.SIGKILL)
         killed_at = time.monotonic()
         victim.wait(30)
@@ -105,6 +107,10 @@ def test_four_workers_share_one_run_and_finish_a_killed_workers_share(migration,
             if proc.poll() is None:
                 proc.kill()
     assert in_flight, "the killed worker held nothing: the kill proves nothing"
+    victim_line = [line for name, line in shown.items() if f":{victim.pid}:" in name]
+    assert victim_line, shown
+    assert victim_line[0].counts["held_objects"] > 0, shown
+    assert any(name.startswith("shared run") and line.ok is None for name, line in shown.items())
     assert [rc for rc, _, _ in results] == [0, 0, 0], [err for _, _, err in results]
     assert taken_over < LEASE + 2.0, f"the killed worker's claims were taken over only after {taken_over:.1f} s"
     assert ended - killed_at < LEASE + 30
@@ -121,6 +127,9 @@ def test_four_workers_share_one_run_and_finish_a_killed_workers_share(migration,
         open_runs = conn.execute("SELECT count(*) FROM bucketshift_state.shared_runs WHERE finished_at IS NULL")
         assert left == (0,)
         assert open_runs.fetchone() == (0,)
+    assert [(line.name, line.ok, line.detail) for line in worker_lines(dsn)] == [
+        ("shared run", None, "none in progress")
+    ]
     migration.emulator.settings(fault_rate=0.0, latency_ms=0)
     verify = cli("verify", "--config", plan, "--state", dsn, "--json")
     assert verify.returncode == 0, verify.stdout[-2000:]
@@ -148,3 +157,75 @@ def test_workers_without_a_shared_state_each_read_everything(migration, tmp_path
     reads = migration.emulator.stats()["object_reads"]
     twice = {key for key, n in reads.items() if n > 1}
     assert len(twice) > len(reads) // 2, "the read count would not see work done twice"
+
+
+def test_a_run_whose_only_worker_died_is_unticked_and_the_next_worker_finishes_it(migration, pg_state) -> None:
+    asyncio.run(seed(migration, SeedPlan(projects=1, branches=2, big_folder_entries=150, special_keys=False)))
+    migration.emulator.settings(latency_ms=40)
+    plan, dsn = str(migration.plan_path), pg_state.arg
+    assert dsn is not None
+    worker = _worker(plan, dsn, "--concurrency", "4")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _held_by(dsn, worker.pid):
+            assert worker.poll() is None, "the worker finished before it could be killed; seed more objects"
+            time.sleep(0.02)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    in_flight = {_source_key(k) for k in _held_by(dsn, worker.pid)}
+    time.sleep(LEASE + 0.5)
+    lines = worker_lines(dsn)
+    assert [line.ok for line in lines] == [False], [(line.name, line.detail) for line in lines]
+    assert "no live worker" in lines[0].detail
+    assert lines[0].counts["queued"] > 0
+    migration.emulator.settings(latency_ms=0)
+    ((rc, body, err),) = _finish([_worker(plan, dsn)], 120)
+    assert rc == 0, err
+    assert body is not None
+    assert body["worker"]["opened"] is False
+    assert body["worker"]["run_finished"] is True
+    reads = migration.emulator.stats()["object_reads"]
+    assert {key for key, n in reads.items() if n > 1} <= in_flight
+    assert [line.ok for line in worker_lines(dsn)] == [None]
+
+
+def test_sigterm_gives_the_claims_back_at_once(migration, pg_state) -> None:
+    """A pod evicted or a container stopped gets SIGTERM: the worker unwinds, commits what it did and
+    releases what it held, so the next worker takes it without waiting out a lease (here 60 s)."""
+    asyncio.run(seed(migration, SeedPlan(projects=1, branches=2, big_folder_entries=150, special_keys=False)))
+    migration.emulator.settings(latency_ms=40)
+    plan, dsn = str(migration.plan_path), pg_state.arg
+    assert dsn is not None
+    worker = subprocess.Popen(
+        [EXE, "copy", "--config", plan, "--state", dsn, "--lease", "60", "--concurrency", "4", "--no-reconcile"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _held_by(dsn, worker.pid):
+            assert worker.poll() is None, "the worker finished before it could be stopped; seed more objects"
+            time.sleep(0.02)
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 143, stderr
+    assert "SIGTERM" in stderr
+    assert "Traceback" not in stderr
+    assert _held_by(dsn, worker.pid) == set()
+    lines = worker_lines(dsn)
+    assert lines[0].ok is False, "the run waits for a worker"
+    assert lines[0].counts["queued"] > 0
+    migration.emulator.settings(latency_ms=0)
+    started = time.monotonic()
+    ((rc, body, err),) = _finish([_worker(plan, dsn)], 120)
+    assert rc == 0, err
+    assert body is not None
+    assert body["worker"]["run_finished"] is True
+    assert time.monotonic() - started < 30, "the next worker waited for a lease"

@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "bucketshift"
 
 RANK = {
     "errors": 0,
-    "eventloop": 0,
+    "eventloop": 0.5,  # runs the work; says SIGTERM as an error of errors.py
     "heap": 0,
     "units": 0,
     "config": 1,

@@ -103,6 +103,7 @@ CREATE TABLE IF NOT EXISTS {schema}.workers (
     shared_run bigint NOT NULL,
     host text NOT NULL,
     pid integer NOT NULL,
+    lease_seconds double precision NOT NULL,
     started_at timestamptz NOT NULL DEFAULT now(),
     seen_at timestamptz NOT NULL DEFAULT now(),
     left_at timestamptz,

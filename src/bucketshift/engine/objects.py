@@ -28,7 +28,7 @@ from typing import Any
 
 from bucketshift.engine.budget import MemoryBudget
 from bucketshift.engine.diff import MappingSpec, Write
-from bucketshift.engine.pacing import TokenBucket
+from bucketshift.engine.pacing import Pacer
 from bucketshift.engine.reading import SourceRead
 from bucketshift.errors import ChecksumMismatch, Retryable
 from bucketshift.retry import RetryPolicy, with_retries
@@ -102,8 +102,8 @@ class ObjectCopier:
         retry: RetryPolicy,
         budget: MemoryBudget,
         tallies: Tallies,
-        requests: TokenBucket | None = None,
-        bandwidth: TokenBucket | None = None,
+        requests: Pacer | None = None,
+        bandwidth: Pacer | None = None,
         describe: Callable[[ObjectInfo], Any] | None = None,
     ) -> None:
         self.source, self.dest, self.spec = source, dest, spec

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
-__all__ = ["TokenBucket", "parse_rate"]
+__all__ = ["Pacer", "TokenBucket", "parse_rate"]
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3}
 _UNITS |= {"kib": 1024, "mib": 1024**2, "gib": 1024**3}
@@ -27,6 +28,15 @@ def parse_rate(text: str) -> float:
     if rate <= 0:
         raise ValueError(f"'{text}' must be more than zero")
     return rate
+
+
+class Pacer(Protocol):
+    """What a limit offers a sender: this bucket, or a run's shared one (`pacing_shared`)."""
+
+    rate: float
+    burst: float
+
+    async def acquire(self, amount: float = 1.0) -> None: ...
 
 
 class TokenBucket:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
-from bucketshift.engine.pacing import TokenBucket
+from bucketshift.engine.pacing import Pacer
 from bucketshift.errors import Retryable, SourceChanged
 from bucketshift.retry import RetryPolicy
 from bucketshift.stores.base import ObjectInfo, ObjectStore
@@ -28,8 +28,8 @@ class SourceRead:
         key: str,
         policy: RetryPolicy,
         *,
-        requests: TokenBucket | None = None,
-        bandwidth: TokenBucket | None = None,
+        requests: Pacer | None = None,
+        bandwidth: Pacer | None = None,
         on_request: Callable[[], None] | None = None,
         on_retry: Callable[[int, Retryable, float], None] | None = None,
         on_bytes: Callable[[int], None] | None = None,

@@ -46,12 +46,13 @@ __all__ = [
     "Claimed",
     "Joined",
     "MappingProgress",
+    "RunView",
     "SharedRun",
     "Unit",
     "WorkerView",
     "info_from_json",
     "info_to_json",
-    "live_workers",
+    "read_run",
 ]
 
 DEFAULT_LEASE_SECONDS = 60.0
@@ -114,10 +115,26 @@ class WorkerView:
     host: str
     pid: int
     started_at: datetime
-    seen_at: datetime
+    seen_seconds_ago: float
     held_objects: int
     held_units: int
     mappings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RunView:
+    """The shared run open in a state: what is left and who is at it."""
+
+    run_id: int
+    started_at: datetime
+    queued: int
+    """Objects listed and not settled yet (held by a worker or waiting)."""
+    open_units: int
+    """Listing pages not listed yet (the listing goes on while this is more than zero)."""
+    joined: int
+    """Workers that ever joined it."""
+    workers: list[WorkerView]
+    """The live ones."""
 
 
 # ObjectInfo <-> the queue's jsonb --------------------------------------------------------------
@@ -155,7 +172,8 @@ def info_from_json(data: Mapping[str, Any]) -> ObjectInfo:
 _OPEN_RUN = "SELECT id, run_id, fingerprint FROM {shared_runs} WHERE finished_at IS NULL ORDER BY id DESC LIMIT 1"
 _LIVE_COUNT = """
 SELECT count(*) FROM {workers}
-WHERE shared_run = %(run)s AND id <> %(me)s AND left_at IS NULL AND seen_at > now() - make_interval(secs => %(lease)s)
+WHERE shared_run = %(run)s AND id <> %(me)s AND left_at IS NULL
+  AND seen_at > now() - make_interval(secs => lease_seconds)
 """
 _CLAIM_UNIT = """
 UPDATE {units} u SET holder = %(me)s, lease_until = now() + make_interval(secs => %(lease)s)
@@ -215,13 +233,20 @@ SELECT NOT EXISTS (SELECT 1 FROM {units} WHERE shared_run = %(run)s AND state = 
 """
 _SUMMARIES = "SELECT summary FROM {workers} WHERE shared_run = %(run)s AND summary IS NOT NULL"
 _WORKERS = """
-SELECT w.id, w.host, w.pid, w.started_at, w.seen_at,
+SELECT w.id, w.host, w.pid, w.started_at, extract(epoch FROM now() - w.seen_at),
     (SELECT count(*) FROM {queue} q WHERE q.holder = w.id AND q.lease_until >= now()),
     (SELECT count(*) FROM {units} u WHERE u.holder = w.id AND u.state = 'open' AND u.lease_until >= now()),
     ARRAY(SELECT DISTINCT q.mapping FROM {queue} q WHERE q.holder = w.id AND q.lease_until >= now() ORDER BY 1)
 FROM {workers} w
-WHERE w.left_at IS NULL AND w.seen_at > now() - make_interval(secs => %(lease)s)
+WHERE w.shared_run = %(run)s AND w.left_at IS NULL AND w.seen_at > now() - make_interval(secs => w.lease_seconds)
 ORDER BY w.started_at, w.id
+"""
+_RUN_VIEW = """
+SELECT r.id, r.run_id, r.started_at,
+    (SELECT count(*) FROM {queue} q WHERE q.shared_run = r.id),
+    (SELECT count(*) FROM {units} u WHERE u.shared_run = r.id AND u.state = 'open'),
+    (SELECT count(*) FROM {workers} w WHERE w.shared_run = r.id)
+FROM {shared_runs} r WHERE r.finished_at IS NULL ORDER BY r.id DESC LIMIT 1
 """
 
 _TABLES = ("shared_runs", "workers", "units", "queue", "objects", "runs", "pacing")
@@ -310,8 +335,10 @@ class SharedRun:
                     found = self._open(kind, fingerprint, list(mappings))
                 self.shared_run = int(found[0])
                 self._conn.execute(
-                    self._sql("INSERT INTO {workers} (id, shared_run, host, pid) VALUES (%s, %s, %s, %s)"),
-                    (self.id, self.shared_run, socket.gethostname(), os.getpid()),
+                    self._sql(
+                        "INSERT INTO {workers} (id, shared_run, host, pid, lease_seconds) VALUES (%s, %s, %s, %s, %s)"
+                    ),
+                    (self.id, self.shared_run, socket.gethostname(), os.getpid(), self.lease),
                 )
                 return Joined(self.shared_run, int(found[1]), opened)
 
@@ -476,10 +503,31 @@ def _sum(summaries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return total
 
 
-def live_workers(conn: psycopg.Connection[tuple[Any, ...]], schema: str, lease_seconds: float) -> list[WorkerView]:
-    """The workers seen within a lease, with what each holds (for `status`)."""
-    statement = _WORKERS.format(**{name: sql.Identifier(schema, name).as_string(conn) for name in _TABLES})
-    return [
-        WorkerView(str(i), str(host), int(pid), started, seen, int(objects), int(units), tuple(mappings))
-        for i, host, pid, started, seen, objects, units, mappings in conn.execute(statement, {"lease": lease_seconds})  # type: ignore[call-overload]
-    ]
+def read_run(dsn: str, schema: str = DEFAULT_SCHEMA, *, field: str = "--state") -> RunView | None:
+    """The shared run open in the state, with its live workers (for `status`); None when none is
+    open, or the state has no coordination tables yet.  Reads only, on a connection of its own."""
+    where = describe(dsn, schema, field)
+    try:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=15, application_name="bucketshift") as conn:
+            found = conn.execute("SELECT to_regclass(%s)", (sql.Identifier(schema, "shared_runs").as_string(conn),))
+            if found.fetchone() in (None, (None,)):
+                return None
+            tables = {name: sql.Identifier(schema, name).as_string(conn) for name in _TABLES}
+            row = conn.execute(_RUN_VIEW.format(**tables)).fetchone()
+            if row is None:
+                return None
+            workers = [
+                WorkerView(str(i), str(host), int(pid), started, float(seen), int(objects), int(units), tuple(maps))
+                for i, host, pid, started, seen, objects, units, maps in conn.execute(
+                    _WORKERS.format(**tables), {"run": row[0]}
+                )
+            ]
+    except psycopg.ProgrammingError as error:
+        raise bad_dsn(error, field=field) from None
+    except psycopg.Error as error:
+        if isinstance(error, psycopg.OperationalError):
+            failure = connection_failure(str(error), field=field, dsn=dsn, what="the state database")
+            if failure is not None:
+                raise failure from None
+        raise translate(error, f"read the shared run in {where}") from None
+    return RunView(int(row[1]), row[2], int(row[3]), int(row[4]), int(row[5]), workers)

@@ -3,11 +3,13 @@
 
 Each mapping in turn: the worker lists a page whenever a listing unit is free (queueing what
 needs work), and otherwise claims a batch of queued objects for its workers, keeping about one
-batch waiting.  A row claimed before (its worker died with it) is looked at first at the
-destination: an object written just before the kill carries its source version there, so it
-is adopted, not read again.  The mapping is done for this worker when nothing is left to list
-or claim and no live worker holds a row (a row whose holder stops renewing is claimed when
-its lease runs out).  A lease renewer renews everything held, every quarter lease.
+batch waiting; it asks for either only while it has room for more work, so the listing stays
+ahead of the copying without a round trip per wake-up.  A row claimed before (its worker died
+with it) is looked at first at the destination: an object written just before the kill carries
+its source version there, so it is adopted, not read again.  The mapping is done for this
+worker when nothing is left to list or claim and no live worker holds a row (a row whose
+holder stops renewing is claimed when its lease runs out).  A lease renewer renews everything
+held, every quarter lease.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ __all__ = ["POLL_SECONDS", "transfer_shared"]
 
 POLL_SECONDS = 0.2
 """How often a worker with nothing to claim asks again while others still hold rows."""
+ROOM_SECONDS = 0.01
+"""How often a worker whose own queue holds a batch looks for room (no round trip)."""
 
 T = TypeVar("T")
 
@@ -49,15 +53,17 @@ class _SharedFeed:
 
     async def feed(self, queue: asyncio.Queue[Item | None], workers: int) -> None:
         batch = max(1, self.run.options.concurrency)
+        listing = True  # until this worker sees the listing finished: then it stops asking for pages
         try:
             while True:
-                unit = await _db(self.shared.claim_unit, self.mapping)
-                if unit is not None:
-                    await self._list(unit)
-                    continue
                 if queue.qsize() >= batch:
-                    await asyncio.sleep(0.005)
+                    await asyncio.sleep(ROOM_SECONDS)
                     continue
+                if listing:
+                    unit = await _db(self.shared.claim_unit, self.mapping)
+                    if unit is not None:
+                        await self._list(unit)
+                        continue
                 claimed = await _db(self.shared.claim, self.mapping, batch)
                 if claimed:
                     for one in claimed:
@@ -65,6 +71,7 @@ class _SharedFeed:
                         await queue.put(self._item(one))
                     continue
                 progress = await _db(self.shared.progress, self.mapping)
+                listing = progress.open_units > 0
                 if progress.finished:
                     break
                 await asyncio.sleep(POLL_SECONDS)

@@ -22,7 +22,7 @@ from bucketshift.engine.diff import ConflictPolicy, Decision, MappingSpec, class
 from bucketshift.engine.listing import destination_index, list_all
 from bucketshift.engine.manifest import ManifestStore, ObjectRecord
 from bucketshift.engine.objects import Copied, ObjectCopier, Tallies
-from bucketshift.engine.pacing import TokenBucket
+from bucketshift.engine.pacing import Pacer
 from bucketshift.engine.shard import Shard
 from bucketshift.errors import (
     AccessDenied,
@@ -57,8 +57,8 @@ FATAL = (AccessDenied, BucketNotFound)
 class TransferOptions:
     concurrency: int = 64
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    requests: TokenBucket | None = None
-    bandwidth: TokenBucket | None = None
+    requests: Pacer | None = None
+    bandwidth: Pacer | None = None
     dry_run: bool = False
     keep_placeholders: bool = False
     check_destination: bool = True

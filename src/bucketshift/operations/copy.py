@@ -19,6 +19,7 @@ from bucketshift.engine.diff import ConflictPolicy
 from bucketshift.engine.manifest import ManifestStore
 from bucketshift.engine.manifest_postgres import PostgresManifest
 from bucketshift.engine.pacing import TokenBucket
+from bucketshift.engine.pacing_shared import SharedTokenBucket
 from bucketshift.engine.reconcile import ReconcileReport
 from bucketshift.engine.shard import Shard
 from bucketshift.engine.shared_run import DEFAULT_LEASE_SECONDS, Joined, SharedRun
@@ -165,13 +166,31 @@ class CopyRun:
             )
             if self.request.reconcile and self.joined.opened:
                 self.reconciled = await reconcile_buckets(ctx.source, ctx.specs, options.retry)
+            limits = _run_wide(options, manifest, self.joined.shared_run)
             try:
                 await transfer_shared(ctx.source, ctx.dest, ctx.specs, manifest, options, shared, reports=self.reports)
             finally:
+                for limit in limits:
+                    limit.close()
                 total = await asyncio.to_thread(shared.leave, _summary(self.reports))
             self.run_summary = None if total is None else dict(total)
         finally:
             shared.close()
+
+
+def _run_wide(options: TransferOptions, manifest: PostgresManifest, shared_run: int) -> list[SharedTokenBucket]:
+    """The pacing limits as one bucket per run in the state (the rate and burst each limit has
+    alone), so `--max-requests-per-second` and `--bandwidth` bound all workers together."""
+    made = []
+    for name in ("requests", "bandwidth"):
+        local = getattr(options, name)
+        if local is not None:
+            limit = SharedTokenBucket(
+                manifest.dsn, manifest.schema, shared_run, name, rate=local.rate, burst=local.burst
+            )
+            setattr(options, name, limit)
+            made.append(limit)
+    return made
 
 
 def _summary(reports: list[MappingReport]) -> dict[str, dict[str, int]]:

@@ -35,8 +35,10 @@ from bucketshift.database.connection import connect, translate
 from bucketshift.engine.diff import MappingSpec, is_placeholder, source_unchanged
 from bucketshift.engine.listing import destination_index, list_all
 from bucketshift.engine.manifest import ObjectRecord, State
+from bucketshift.engine.shared_run import read_run
+from bucketshift.engine.state import is_dsn
 from bucketshift.errors import BucketshiftError
-from bucketshift.operations.context import mapping_specs, open_context
+from bucketshift.operations.context import mapping_specs, open_context, state_of
 from bucketshift.operations.provision import default_key_file
 from bucketshift.operations.provision import plan as provision_plan
 from bucketshift.operations.rewrite import ColumnResult, RewriteRequest, RewriteRun
@@ -55,6 +57,7 @@ CHECKS: dict[str, str] = {
     "exposure": "Block Public Access, bucket policies and CORS as planned",
     "iam": "the app's IAM policy in place",
     "objects": "objects copied and verified",
+    "workers": "the shared run's workers (a PostgreSQL state)",
     "conflicts": "no conflict open",
     "urls": "stored URLs rewritten, none left pointing at Supabase",
     "public-urls": "existing images still display (rewritten public URLs fetched anonymously)",
@@ -556,4 +559,36 @@ async def status(
     for mapping in facts:
         lines += [objects_line(mapping), conflicts_line(mapping), new_uploads_line(mapping)]
     lines += await sample_lines(plan, facts, request, http)
+    state = state_of(plan, request.state)
+    if is_dsn(state):
+        lines += await asyncio.to_thread(worker_lines, str(state))
+    else:
+        lines.append(StatusLine("workers", "shared run", None, "one process: the state is a file", {"live": 0}))
     return StatusReport(_in_order(lines), postures)
+
+
+def worker_lines(dsn: str) -> list[StatusLine]:
+    """The shared run open in the state and each live worker with what it holds; a run no live
+    worker is at is unticked (it waits for someone to start a worker)."""
+    try:
+        run = read_run(dsn)
+    except BucketshiftError as error:
+        return [_failed("workers", "shared run", error)]
+    if run is None:
+        return [StatusLine("workers", "shared run", None, "none in progress", {"live": 0})]
+    counts = {"live": len(run.workers), "joined": run.joined, "queued": run.queued, "pages_to_list": run.open_units}
+    left = f"{run.queued} objects queued, {run.open_units} listing pages to go"
+    name = f"shared run {run.run_id}"
+    if not run.workers:
+        detail = f"open, no live worker ({run.joined} joined and stopped); {left}"
+        detail += ": start bucketshift copy with this --state to finish it"
+        return [StatusLine("workers", name, False, detail, counts)]
+    lines = [StatusLine("workers", name, None, f"in progress, {len(run.workers)} live workers; {left}", counts)]
+    for worker in run.workers:
+        held = f"holds {worker.held_objects} objects" + (f" of {', '.join(worker.mappings)}" if worker.mappings else "")
+        if worker.held_units:
+            held += f" and {worker.held_units} listing page"
+        detail = f"{held}; seen {worker.seen_seconds_ago:.1f} s ago"
+        counts = {"held_objects": worker.held_objects, "held_units": worker.held_units}
+        lines.append(StatusLine("workers", f"worker {worker.id}", None, detail, counts))
+    return lines
