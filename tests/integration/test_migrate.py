@@ -29,6 +29,7 @@ import boto3
 import psycopg
 import pytest
 from tests.app_plan import app_plan
+from tests.integration.conftest import STATE_PASSWORD, state_database
 
 from bucketshift.cli.main import run as cli_main  # noqa: TID251 - the CLI in-process: a child costs 1.7 s of imports
 from bucketshift.config import SupabaseEndpoint, load_plan
@@ -488,3 +489,30 @@ def test_three_kills_and_a_rerun_complete_without_redoing_anything(make_world: C
     assert world.rows() == before
     last = cli("rewrite-urls", "--config", str(world.plan_path), "--revert", "--yes")
     assert "there is no rewrite run to revert" in last.stdout
+
+
+# the whole phase on a PostgreSQL state ---------------------------------------------------------------
+
+
+def test_migrate_and_rollback_run_on_a_postgresql_state(make_world: Callable[..., World], postgres) -> None:
+    """The phase keeps its steps, its copy (one worker of a shared run) and its journal's partner, the
+    manifest, in the state database: migrate lands everything and a rerun does nothing, then rollback
+    brings the rows back.  No SQLite file appears beside the plan."""
+    world = make_world()
+    before = world.rows()
+    with state_database(postgres) as dsn:
+        done = migrate(world, "--yes", "--state", dsn)
+        assert done.code == 0, done.stdout[-3000:] + done.stderr
+        landed = world.at_destination()
+        assert {b: landed[b] for b in landed} == {b: world.objects(b) for b in ("asset-images", "images", "videos")}
+        assert world.rows() != before
+        world.emulator.reset_stats()
+        again = migrate(world, "--yes", "--json", "--state", dsn)
+        assert again.code == 0, again.stderr
+        assert [s["status"] for s in json.loads(again.stdout)["steps"]] == ["skipped"] * len(STEPS)
+        assert world.emulator.stats()["object_reads"] == {}
+        back = cli("rollback", "--config", str(world.plan_path), "--yes", "--state", dsn)
+        assert back.code == 0, back.stdout[-3000:] + back.stderr
+        assert world.rows() == before
+        assert STATE_PASSWORD not in done.stdout + done.stderr + back.stdout + back.stderr
+    assert not world.manifest.exists()

@@ -142,7 +142,7 @@ def all_ticked(world: World) -> StatusReport:
 def test_after_the_whole_phase_every_line_is_ticked_from_what_is_there(world: World) -> None:
     report = all_ticked(world)
     checks = [x.check for x in report.lines]
-    assert checks == sorted(checks, key=["buckets", "exposure", "iam", "objects", "conflicts", "urls",
+    assert checks == sorted(checks, key=["buckets", "exposure", "iam", "objects", "workers", "conflicts", "urls",
                                          "public-urls", "new-uploads"].index)  # fmt: skip
     buckets = ("asset-images", "images", "videos")
     for bucket in buckets:

@@ -395,6 +395,7 @@ def _fail(exc: BucketshiftError) -> NoReturn:
 def run(argv: list[str] | None = None) -> Any:
     """Console entry point: known errors become one sentence on stderr and their exit code."""
     heap.return_large_buffers()
+    eventloop.stop_on_sigterm()
     try:
         return app(args=argv, standalone_mode=True)
     except BucketshiftError as exc:
