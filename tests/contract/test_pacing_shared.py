@@ -24,22 +24,12 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from bucketshift.engine.manifest_postgres import PostgresManifest
 from bucketshift.engine.pacing import TokenBucket
 from bucketshift.engine.pacing_shared import SharedTokenBucket, create_limit
 from bucketshift.errors import ConfigError, TransientError
 from bucketshift_sandbox.servers import free_port
 
-DDL = """
-CREATE TABLE IF NOT EXISTS {schema}.pacing (
-    shared_run bigint NOT NULL,
-    name text NOT NULL,
-    rate double precision NOT NULL,
-    burst double precision NOT NULL,
-    tokens double precision NOT NULL,
-    at timestamptz NOT NULL DEFAULT clock_timestamp(),
-    PRIMARY KEY (shared_run, name)
-);
-"""
 PASSWORD = "pw-never-shown-0815"
 WORKERS = 3
 RATE = 200.0
@@ -79,12 +69,10 @@ asyncio.run(main())
 
 @pytest.fixture(scope="module")
 def pacing(postgres) -> Iterator[tuple[str, str]]:
-    """A DSN carrying a password (never checked by the test cluster, only carried) and a schema of
-    this module's own holding the coordinator's `pacing` table."""
+    """A DSN carrying a password (never checked by the test cluster, only carried) and a state schema
+    of this module's own, made as a worker's state makes it (its `pacing` table among the rest)."""
     schema = f"pacing_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres.dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-        admin.execute(sql.SQL(DDL).format(schema=sql.Identifier(schema)))
+    PostgresManifest(postgres.dsn, schema=schema).close()
     parts = conninfo_to_dict(postgres.dsn)
     password = quote(str(parts.get("password") or PASSWORD), safe="")
     server = f"{parts['host']}:{parts['port']}/{parts.get('dbname', 'postgres')}"

@@ -116,6 +116,9 @@ def test_four_workers_share_one_run_and_finish_a_killed_workers_share(migration,
     assert ended - killed_at < LEASE + 30
     bodies = [body for _, body, _ in results if body is not None]
     finished = [b["worker"] for b in bodies if b["worker"]["run_finished"]]
+    coordination = [b["worker"]["coordination_round_trips"] for b in bodies]
+    assert all(n > 0 for n in coordination)
+    assert sum(coordination) < expected, f"coordination cost {sum(coordination)} round trips for {expected} objects"
     assert len(finished) >= 1, "no worker saw the run finish"
     reads = migration.emulator.stats()["object_reads"]
     assert migration.emulator.stats()["faults_injected"] > 0

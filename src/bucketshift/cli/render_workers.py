@@ -46,6 +46,7 @@ def worker_json(result: dict[str, Any], work: CopyRun) -> dict[str, Any]:
         "run": work.joined.run_id,
         "opened": work.joined.opened,
         "run_finished": work.run_summary is not None,
+        "coordination_round_trips": work.coordination_round_trips,
         "run_totals": None if work.run_summary is None else _totals(work.run_summary),
     }
     return result

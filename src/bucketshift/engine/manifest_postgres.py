@@ -28,7 +28,6 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from bucketshift.database.connection import translate
 from bucketshift.engine.manifest import (
     COLUMNS,
     FLUSH_SECONDS,
@@ -39,8 +38,9 @@ from bucketshift.engine.manifest import (
     State,
     row_record,
 )
+from bucketshift.engine.state_connection import connect_state, state_error
 from bucketshift.errors import BucketshiftError, ConfigError
-from bucketshift.postgres_errors import bad_dsn, connection_failure
+from bucketshift.postgres_errors import bad_dsn
 
 __all__ = ["DEFAULT_SCHEMA", "PAGE_ROWS", "STATE_VERSION", "PostgresManifest", "describe"]
 
@@ -173,14 +173,7 @@ class PostgresManifest(ManifestStore):
         self._field = field
         self._where = describe(dsn, schema, field)
         super().__init__(read_only=read_only, flush_seconds=flush_seconds)
-        try:
-            self._conn: psycopg.Connection[tuple[Any, ...]] = psycopg.connect(
-                dsn, autocommit=True, connect_timeout=15, application_name="bucketshift"
-            )
-        except psycopg.ProgrammingError as error:
-            raise bad_dsn(error, field=field) from None
-        except psycopg.Error as error:
-            raise self._error(error, "connect") from None
+        self._conn: psycopg.Connection[tuple[Any, ...]] = connect_state(dsn, field=field)
         tables = {
             name: sql.SQL("{} AS {}").format(sql.Identifier(schema, name), sql.Identifier(name)).as_string(self._conn)
             for name in ("objects", "runs", "steps", "queue")
@@ -314,11 +307,7 @@ class PostgresManifest(ManifestStore):
             rows = list(self._query(_NEXT_PAGE, (mapping, wanted, rows[-1][1])))
 
     def _error(self, error: psycopg.Error, doing: str) -> BucketshiftError:
-        if isinstance(error, psycopg.OperationalError):
-            failure = connection_failure(str(error), field=self._field, dsn=self._dsn, what="the state database")
-            if failure is not None:
-                return failure
-        return translate(error, doing)
+        return state_error(error, doing, dsn=self._dsn, field=self._field)
 
 
 def describe(dsn: str, schema: str, field: str) -> str:

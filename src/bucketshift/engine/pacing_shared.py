@@ -22,12 +22,11 @@ import psycopg
 from psycopg import sql
 
 from bucketshift.database.connection import translate
+from bucketshift.engine.state_connection import connect_state, state_error
 from bucketshift.errors import BucketshiftError, ConfigError
-from bucketshift.postgres_errors import bad_dsn, connection_failure
 
 __all__ = ["SharedTokenBucket", "create_limit"]
 
-_FIELD = "--state"
 _EPSILON = 1e-9
 _MIN_SLEEP = 0.001
 _MAX_SLEEP = 5.0
@@ -163,14 +162,7 @@ class SharedTokenBucket:
         """Our own connection, opened on first use; the row is created if this worker is the first."""
         if self._conn is not None:
             return self._conn
-        try:
-            conn: psycopg.Connection[Any] = psycopg.connect(
-                self._dsn, autocommit=True, connect_timeout=15, application_name="bucketshift"
-            )
-        except psycopg.ProgrammingError as error:
-            raise bad_dsn(error, field=_FIELD) from None
-        except psycopg.Error as error:
-            raise self._error(error, "connect") from None
+        conn = connect_state(self._dsn)
         try:
             create_limit(conn, self._schema, self._run, self._name, rate=self.rate, burst=self.burst)
         except BaseException:
@@ -180,11 +172,7 @@ class SharedTokenBucket:
         return conn
 
     def _error(self, error: psycopg.Error, doing: str) -> BucketshiftError:
-        if isinstance(error, psycopg.OperationalError):
-            failure = connection_failure(str(error), field=_FIELD, dsn=self._dsn, what="the state database")
-            if failure is not None:
-                return failure
-        return translate(error, doing)
+        return state_error(error, doing, dsn=self._dsn)
 
 
 def _check(rate: float, burst: float) -> None:

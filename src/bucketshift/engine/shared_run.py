@@ -34,11 +34,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from bucketshift.database.connection import translate
 from bucketshift.engine.manifest import COLUMNS, ObjectRecord, row_record
 from bucketshift.engine.manifest_postgres import DEFAULT_SCHEMA, describe
+from bucketshift.engine.state_connection import connect_state, state_error
 from bucketshift.errors import BucketshiftError, UsageError
-from bucketshift.postgres_errors import bad_dsn, connection_failure
 from bucketshift.stores.base import ObjectInfo, SourceVersion
 
 __all__ = [
@@ -273,15 +272,9 @@ class SharedRun:
         self._where = describe(dsn, schema, field)
         self._lock = threading.Lock()
         self.round_trips = 0
+        """Statements (or pipelined transactions) sent to coordinate: what the run costs the state."""
         self.shared_run = 0
-        try:
-            self._conn: psycopg.Connection[tuple[Any, ...]] = psycopg.connect(
-                dsn, autocommit=True, connect_timeout=15, application_name="bucketshift worker"
-            )
-        except psycopg.ProgrammingError as error:
-            raise bad_dsn(error, field=field) from None
-        except psycopg.Error as error:
-            raise self._error(error, "connect") from None
+        self._conn: psycopg.Connection[tuple[Any, ...]] = connect_state(dsn, field=field, name="bucketshift worker")
         self._tables = {name: sql.Identifier(schema, name).as_string(self._conn) for name in _TABLES}
         self._statements: dict[str, str] = {}
 
@@ -480,11 +473,7 @@ class SharedRun:
         self._conn.close()
 
     def _error(self, error: psycopg.Error, doing: str) -> BucketshiftError:
-        if isinstance(error, psycopg.OperationalError):
-            failure = connection_failure(str(error), field=self._field, dsn=self._dsn, what="the state database")
-            if failure is not None:
-                return failure
-        return translate(error, doing)
+        return state_error(error, doing, dsn=self._dsn, field=self._field)
 
 
 def _now() -> str:
@@ -508,7 +497,7 @@ def read_run(dsn: str, schema: str = DEFAULT_SCHEMA, *, field: str = "--state") 
     open, or the state has no coordination tables yet.  Reads only, on a connection of its own."""
     where = describe(dsn, schema, field)
     try:
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=15, application_name="bucketshift") as conn:
+        with connect_state(dsn, field=field) as conn:
             found = conn.execute("SELECT to_regclass(%s)", (sql.Identifier(schema, "shared_runs").as_string(conn),))
             if found.fetchone() in (None, (None,)):
                 return None
@@ -522,12 +511,6 @@ def read_run(dsn: str, schema: str = DEFAULT_SCHEMA, *, field: str = "--state") 
                     _WORKERS.format(**tables), {"run": row[0]}
                 )
             ]
-    except psycopg.ProgrammingError as error:
-        raise bad_dsn(error, field=field) from None
     except psycopg.Error as error:
-        if isinstance(error, psycopg.OperationalError):
-            failure = connection_failure(str(error), field=field, dsn=dsn, what="the state database")
-            if failure is not None:
-                raise failure from None
-        raise translate(error, f"read the shared run in {where}") from None
+        raise state_error(error, f"read the shared run in {where}", dsn=dsn, field=field) from None
     return RunView(int(row[1]), row[2], int(row[3]), int(row[4]), int(row[5]), workers)

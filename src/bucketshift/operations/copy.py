@@ -85,6 +85,8 @@ class CopyRun:
     worker: str | None = None
     run_summary: dict[str, dict[str, int]] | None = None
     """The shared run's summary (every worker's counts), when this worker was the last to leave."""
+    coordination_round_trips: int = 0
+    """Round trips this worker made to coordinate (claims, leases, joining), beside the manifest's."""
 
     def __post_init__(self) -> None:
         self.reports = [MappingReport(spec) for spec in mapping_specs(self.plan, self.request.buckets)]
@@ -175,6 +177,7 @@ class CopyRun:
                 total = await asyncio.to_thread(shared.leave, _summary(self.reports))
             self.run_summary = None if total is None else dict(total)
         finally:
+            self.coordination_round_trips = shared.round_trips
             shared.close()
 
 
