@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 from tests.integration.conftest import STATE_PASSWORD
 
@@ -71,8 +72,15 @@ def _at_destination(migration) -> set[str]:
     return {f"{bucket}/{key}" for bucket, keys in _destination_listing(migration).items() for key in keys}
 
 
-def _copied_rows(manifest: Path) -> int:
-    """0 until the run has made its manifest: the file exists a moment before its tables do."""
+def _copied_rows(state, manifest: Path) -> int:
+    """0 until the run has made its manifest: the file exists a moment before its tables do (and a
+    PostgreSQL state's schema a moment after the run starts)."""
+    if state.arg is not None:
+        with psycopg.connect(state.arg) as conn:
+            if conn.execute("SELECT to_regclass('bucketshift_state.objects')").fetchone() in (None, (None,)):
+                return 0
+            row = conn.execute("SELECT count(*) FROM bucketshift_state.objects WHERE state = 'copied'").fetchone()
+            return int(row[0]) if row else 0
     if not manifest.exists():
         return 0
     with sqlite3.connect(f"file:{manifest}?mode=ro", uri=True) as db:
@@ -84,10 +92,12 @@ def _copied_rows(manifest: Path) -> int:
             raise
 
 
-def test_three_kills_fetch_again_only_what_was_in_flight(migration) -> None:
+def test_three_kills_fetch_again_only_what_was_in_flight(migration, state) -> None:
     """SIGKILL a copy three times at three moments: an object already at the destination when a run
     died is never read from the source again (not even a large one whose row was not committed: it
-    carries its source version and is adopted), so the rereads are at most the objects in flight."""
+    carries its source version and is adopted), so the rereads are at most the objects in flight.
+    On a PostgreSQL state each process is a worker of one shared run: the next one takes over the
+    killed one's claims once their lease (2 s here) has run out."""
     seeded = asyncio.run(
         seed(migration, SeedPlan(projects=2, branches=2, big_folder_entries=400, videos_per_branch=3,
                                  video_size=(6 * MB, 9 * MB), special_keys=True))
@@ -96,14 +106,17 @@ def test_three_kills_fetch_again_only_what_was_in_flight(migration) -> None:
     migration.emulator.settings(latency_ms=40)
     migration.write_plan(concurrency=concurrency, transfer="multipart_threshold = 5242880\npart_size = 5242880")
     manifest = migration.plan_path.with_name("plan.manifest.sqlite3")
+    own = [*state.cli_args, "--lease", "2"]
     present_at_kill: list[tuple[set[str], dict[str, int]]] = []
     for target in (120, 300, 520):
         proc = subprocess.Popen(
-            [EXE, "copy", "--config", str(migration.plan_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [EXE, "copy", "--config", str(migration.plan_path), *own],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 180
         try:
-            while time.monotonic() < deadline and _copied_rows(manifest) < target:
+            while time.monotonic() < deadline and _copied_rows(state, manifest) < target:
                 assert proc.poll() is None, "the copy finished before it could be killed; seed more objects"
                 time.sleep(0.05)
             os.kill(proc.pid, signal.SIGKILL)
@@ -113,7 +126,7 @@ def test_three_kills_fetch_again_only_what_was_in_flight(migration) -> None:
                 proc.kill()
         present_at_kill.append((_at_destination(migration), dict(migration.emulator.stats()["object_reads"])))
     migration.emulator.settings(latency_ms=0)
-    rerun = cli("copy", "--config", str(migration.plan_path), "--json")
+    rerun = cli("copy", "--config", str(migration.plan_path), "--json", *own)
     assert rerun.returncode == 0, rerun.stderr
     reads = migration.emulator.stats()["object_reads"]
     for number, (present, reads_then) in enumerate(present_at_kill, 1):
@@ -123,7 +136,7 @@ def test_three_kills_fetch_again_only_what_was_in_flight(migration) -> None:
     assert extra <= 3 * concurrency, f"{extra} source reads beyond one per object"
     placeholders = sum(1 for o in seeded.objects if o.key.endswith(".emptyFolderPlaceholder"))
     assert len(reads) == len(seeded.objects) - placeholders
-    verify = cli("verify", "--config", str(migration.plan_path), "--json")
+    verify = cli("verify", "--config", str(migration.plan_path), "--json", *state.cli_args)
     assert verify.returncode == 0, verify.stdout[-2000:]
     assert json.loads(verify.stdout)["ok"] is True
 
