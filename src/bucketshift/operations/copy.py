@@ -8,6 +8,7 @@ joins; it previews from the state as it is.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from bucketshift.engine.shared_run import DEFAULT_LEASE_SECONDS, Joined, SharedR
 from bucketshift.engine.shared_transfer import transfer_shared
 from bucketshift.engine.state import is_dsn
 from bucketshift.engine.transfer import MappingReport, TransferOptions, transfer
+from bucketshift.errors import BucketshiftError
 from bucketshift.operations.context import Context, ListFrom, mapping_specs, open_context, state_of, state_where
 from bucketshift.operations.reconcile import reconcile_buckets
 from bucketshift.retry import RetryPolicy
@@ -171,10 +173,14 @@ class CopyRun:
             limits = _run_wide(options, manifest, self.joined.shared_run)
             try:
                 await transfer_shared(ctx.source, ctx.dest, ctx.specs, manifest, options, shared, reports=self.reports)
+            except BaseException:
+                with contextlib.suppress(BucketshiftError):  # the error that stopped the work is the one to say
+                    await asyncio.to_thread(shared.leave, _summary(self.reports))
+                raise
             finally:
                 for limit in limits:
                     limit.close()
-                total = await asyncio.to_thread(shared.leave, _summary(self.reports))
+            total = await asyncio.to_thread(shared.leave, _summary(self.reports))
             self.run_summary = None if total is None else dict(total)
         finally:
             self.coordination_round_trips = shared.round_trips
