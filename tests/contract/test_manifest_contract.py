@@ -455,3 +455,34 @@ def test_an_unreachable_or_malformed_dsn_is_one_sentence_without_the_password(fr
 @pytest.fixture
 def free_port_dsn() -> str:
     return f"postgresql://u:{PASSWORD}@127.0.0.1:{free_port()}/db"
+
+
+def test_a_version_1_state_gains_the_shared_run_tables_and_keeps_its_rows(state_dsn: str) -> None:
+    """Version 2 added the tables workers share a run through; a state written by version 1 (without
+    them) is upgraded by the first writer, its rows kept, and a reader alone leaves it as it is."""
+    schema = f"v1_{uuid.uuid4().hex[:8]}"
+    with PostgresManifest(state_dsn, schema=schema) as store:
+        copied(store, "kept")
+    added = ("shared_runs", "workers", "units", "queue", "pacing")
+    with psycopg.connect(state_dsn, autocommit=True) as conn:
+        for table in added:
+            conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(schema, table)))
+        conn.execute(sql.SQL("UPDATE {}.schema_info SET version = 1").format(sql.Identifier(schema)))
+
+    def tables_and_version() -> tuple[set[str], int]:
+        with psycopg.connect(state_dsn) as conn:
+            names = conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,)
+            ).fetchall()
+            version = conn.execute(sql.SQL("SELECT version FROM {}.schema_info").format(sql.Identifier(schema)))
+            return {str(n) for (n,) in names}, int(version.fetchone()[0])  # type: ignore[index]
+
+    with PostgresManifest(state_dsn, schema=schema, read_only=True) as reader:
+        assert reader.get("m", "kept") is not None
+    tables, version = tables_and_version()
+    assert (version, set(added) & tables) == (1, set()), "a reader changes nothing"
+    with PostgresManifest(state_dsn, schema=schema) as writer:
+        assert writer.get("m", "kept") is not None
+    tables, version = tables_and_version()
+    assert version == 2
+    assert set(added) <= tables
