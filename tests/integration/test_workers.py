@@ -13,12 +13,14 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from typing import Any
 
 import psycopg
 from tests.integration.test_copy_engine import EXE, cli, seed
 
+from bucketshift.operations.copy import CopyRequest, CopyRun
 from bucketshift.operations.status import worker_lines
 from bucketshift_sandbox.seed import SeedPlan
 
@@ -232,3 +234,40 @@ def test_sigterm_gives_the_claims_back_at_once(migration, pg_state) -> None:
     assert body is not None
     assert body["worker"]["run_finished"] is True
     assert time.monotonic() - started < 30, "the next worker waited for a lease"
+
+
+def test_the_listing_stays_about_a_page_ahead_of_the_copy(migration, pg_state, monkeypatch) -> None:
+    """Workers list the next page only when the shared queue runs short, so a bucket of millions is not
+    queued whole before the first copy: the objects waiting unclaimed never exceed a page and a batch,
+    in a bucket of five pages or more (pages of 100 here, so the bucket is small)."""
+    page, concurrency = 100, 8
+    monkeypatch.setattr("bucketshift.stores.supabase.V2_PAGE", page)
+    seeded = asyncio.run(seed(migration, SeedPlan(projects=1, branches=1, big_folder_entries=500, special_keys=False)))
+    migration.emulator.settings(latency_ms=10)
+    dsn = pg_state.arg
+    assert dsn is not None
+    most = 0
+    done = threading.Event()
+
+    def watch() -> None:
+        nonlocal most
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            while not done.wait(0.01):
+                if conn.execute("SELECT to_regclass('bucketshift_state.queue')").fetchone() in (None, (None,)):
+                    continue
+                row = conn.execute("SELECT count(*) FROM bucketshift_state.queue WHERE holder IS NULL").fetchone()
+                most = max(most, int(row[0]) if row else 0)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        run = CopyRun(migration.plan, CopyRequest(state=dsn, concurrency=concurrency, reconcile=False))
+        asyncio.run(run.run())
+    finally:
+        done.set()
+        watcher.join(10)
+    assert run.failed == 0
+    assert run.run_summary is not None
+    biggest = max(sum(1 for o in seeded.objects if o.bucket == b) for b in ("asset-images", "images", "videos"))
+    assert biggest >= 5 * page, "the bound below would hold even if a whole bucket were queued at once"
+    assert 0 < most <= page + concurrency, f"{most} objects waited unclaimed"

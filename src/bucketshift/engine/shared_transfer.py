@@ -1,10 +1,11 @@
 """The transfer as one worker of a shared run: the same decisions and actions as one process
 (`transfer.MappingRun`), fed from the run's PostgreSQL queue instead of this process's listing.
 
-Each mapping in turn: the worker lists a page whenever a listing unit is free (queueing what
-needs work), and otherwise claims a batch of queued objects for its workers, keeping about one
-batch waiting; it asks for either only while it has room for more work, so the listing stays
-ahead of the copying without a round trip per wake-up.  A row claimed before (its worker died
+Each mapping in turn: whenever it has room for a batch, the worker claims a batch of queued
+objects for its workers; when the shared queue runs short (a claim comes back with less than a
+batch) it lists the next page, if no other worker is listing it.  So the listing stays about a
+page ahead of the copying, as one process's listing stays a bounded queue ahead, and a bucket of
+millions is not queued whole before the first copy.  A row claimed before (its worker died
 with it) is looked at first at the destination: an object written just before the kill carries
 its source version there, so it is adopted, not read again.  The mapping is done for this
 worker when nothing is left to list or claim and no live worker holds a row (a row whose
@@ -59,16 +60,18 @@ class _SharedFeed:
                 if queue.qsize() >= batch:
                     await asyncio.sleep(ROOM_SECONDS)
                     continue
+                claimed = await _db(self.shared.claim, self.mapping, batch)
+                for one in claimed:
+                    self.run.stats.queued += 1
+                    await queue.put(self._item(one))
+                if len(claimed) == batch:
+                    continue
                 if listing:
                     unit = await _db(self.shared.claim_unit, self.mapping)
                     if unit is not None:
                         await self._list(unit)
                         continue
-                claimed = await _db(self.shared.claim, self.mapping, batch)
                 if claimed:
-                    for one in claimed:
-                        self.run.stats.queued += 1
-                        await queue.put(self._item(one))
                     continue
                 progress = await _db(self.shared.progress, self.mapping)
                 listing = progress.open_units > 0
