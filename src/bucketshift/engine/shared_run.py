@@ -272,7 +272,8 @@ class SharedRun:
         self._where = describe(dsn, schema, field)
         self._lock = threading.Lock()
         self.round_trips = 0
-        """Statements (or pipelined transactions) sent to coordinate: what the run costs the state."""
+        """Calls made to coordinate (a claim, a renewal, a page queued, joining, leaving), each one
+        statement or one transaction: what sharing the run costs the state, beside the manifest's rows."""
         self.shared_run = 0
         self._conn: psycopg.Connection[tuple[Any, ...]] = connect_state(dsn, field=field, name="bucketshift worker")
         self._tables = {name: sql.Identifier(schema, name).as_string(self._conn) for name in _TABLES}

@@ -88,7 +88,7 @@ class CopyRun:
     run_summary: dict[str, dict[str, int]] | None = None
     """The shared run's summary (every worker's counts), when this worker was the last to leave."""
     coordination_round_trips: int = 0
-    """Round trips this worker made to coordinate (claims, leases, joining), beside the manifest's."""
+    """Calls this worker made to coordinate (claims, leases, joining), beside the manifest's writes."""
 
     def __post_init__(self) -> None:
         self.reports = [MappingReport(spec) for spec in mapping_specs(self.plan, self.request.buckets)]
