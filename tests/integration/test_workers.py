@@ -271,3 +271,31 @@ def test_the_listing_stays_about_a_page_ahead_of_the_copy(migration, pg_state, m
     biggest = max(sum(1 for o in seeded.objects if o.bucket == b) for b in ("asset-images", "images", "videos"))
     assert biggest >= 5 * page, "the bound below would hold even if a whole bucket were queued at once"
     assert 0 < most <= page + concurrency, f"{most} objects waited unclaimed"
+
+
+def test_the_request_limit_holds_for_the_run_not_for_each_worker(migration, pg_state) -> None:
+    """Two workers given `--max-requests-per-second 40` send at most 40 requests a second to the source
+    between them (a read and an object/info per object here), watched at the source while both run,
+    from the 10th to the 90th percentile of the requests, so their start-up is left out.  A limit per
+    worker lets through about twice that (the failing case)."""
+    asyncio.run(seed(migration, SeedPlan(projects=1, branches=1, big_folder_entries=120, special_keys=False)))
+    rate = 40.0
+    plan, dsn = str(migration.plan_path), pg_state.arg
+    assert dsn is not None
+    migration.emulator.reset_stats()
+    procs = [_worker(plan, dsn, "--max-requests-per-second", str(rate)) for _ in range(2)]
+    seen: list[tuple[float, int]] = []
+    deadline = time.monotonic() + 120
+    while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+        seen.append((time.monotonic(), int(migration.emulator.stats()["requests"])))
+        time.sleep(0.1)
+    results = _finish(procs, 30)
+    assert [rc for rc, _, _ in results] == [0, 0], [err for _, _, err in results]
+    assert all(body is not None and sum(b["copied"] for b in body["buckets"]) > 0 for _, body, _ in results)
+    total = int(migration.emulator.stats()["requests"])
+    assert total > 300
+    low = next(t for t, n in seen if n >= total * 0.1)
+    high = next(t for t, n in seen if n >= total * 0.9)
+    observed = total * 0.8 / (high - low)
+    assert observed <= rate * 1.15, f"{observed:.1f} requests a second for the run, over its limit of {rate:g}"
+    assert observed >= rate * 0.5, f"{observed:.1f} requests a second: the limit was not used"
