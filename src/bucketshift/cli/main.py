@@ -20,7 +20,8 @@ from bucketshift.cli.demo_commands import register as register_demo
 from bucketshift.cli.estimate_commands import register as register_estimate
 from bucketshift.cli.init_commands import register as register_init
 from bucketshift.cli.migrate_commands import register as register_migrate
-from bucketshift.cli.progress import Row, live
+from bucketshift.cli.progress import live
+from bucketshift.cli.progress_rows import transfer_rows, verify_rows
 from bucketshift.cli.provision_commands import register, run_posture
 from bucketshift.cli.render_shard import shard_json, transfer_shard_line, verify_shard_line
 from bucketshift.cli.render_workers import worker_json, worker_line
@@ -193,16 +194,6 @@ def _on_conflict(overwrite: bool, keep: bool) -> ConflictPolicy:
     return "overwrite" if overwrite else "keep" if keep else "report"
 
 
-def _transfer_rows(run: CopyRun) -> list[Row]:
-    rows = []
-    for r in run.reports:
-        s = r.stats
-        note = "" if s.listing_done else f"listing ({s.listed} seen)"
-        total = s.queued if s.listing_done else None
-        rows.append(Row(r.spec.source_bucket, s.settled, total, s.bytes_moved, s.failed + s.conflicts, note))
-    return rows
-
-
 def _rate(bandwidth: str | None) -> float | None:
     try:
         return parse_rate(bandwidth) if bandwidth else None
@@ -218,7 +209,7 @@ def _run_transfer(plan: Plan, request: CopyRequest, *, json_output: bool) -> Cop
     work = CopyRun(plan, request)
 
     async def go() -> None:
-        async with live(render.err, lambda: _transfer_rows(work), enabled=not request.dry_run):
+        async with live(render.err, lambda: transfer_rows(work), enabled=not request.dry_run):
             await work.run()
 
     started = time.monotonic()
@@ -304,18 +295,9 @@ def sync(
     )  # fmt: skip
 
 
-def _verify_rows(run: VerifyRun) -> list[Row]:
-    rows = []
-    for r in run.reports:
-        s = r.stats
-        rows.append(Row(r.spec.source_bucket, s.checked, s.checked if s.listing_done else None, s.hashed_bytes,
-                        s.missing + s.differing))  # fmt: skip
-    return rows
-
-
 def _run_verify(work: VerifyRun, *, json_output: bool) -> None:
     async def go() -> None:
-        async with live(render.err, lambda: _verify_rows(work)):
+        async with live(render.err, lambda: verify_rows(work)):
             await work.run()
 
     eventloop.run(go())

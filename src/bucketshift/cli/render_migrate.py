@@ -14,6 +14,7 @@ from rich.text import Text
 
 from bucketshift.cli import render
 from bucketshift.cli.progress import Row
+from bucketshift.cli.progress_rows import rewrite_rows, transfer_rows, verify_rows
 from bucketshift.cli.render_estimate import estimate_json, estimate_table
 from bucketshift.operations.copy import CopyRun
 from bucketshift.operations.migrate import MigratePreview, MigrateRun, Step, StepPreview
@@ -73,21 +74,11 @@ def progress_rows(step: Step | None) -> list[Row]:
     """The running step's live counters as progress rows (none for provision)."""
     work = step.work if step is not None else None
     if isinstance(work, CopyRun):
-        rows = []
-        for r in work.reports:
-            s = r.stats
-            note = "" if s.listing_done else f"listing ({s.listed} seen)"
-            total = s.queued if s.listing_done else None
-            rows.append(Row(r.spec.source_bucket, s.settled, total, s.bytes_moved, s.failed + s.conflicts, note))
-        return rows
+        return transfer_rows(work)
     if isinstance(work, VerifyRun):
-        return [
-            Row(r.spec.source_bucket, r.stats.checked, r.stats.checked if r.stats.listing_done else None,
-                r.stats.hashed_bytes, r.stats.missing + r.stats.differing)
-            for r in work.reports
-        ]  # fmt: skip
+        return verify_rows(work)
     if isinstance(work, RewriteRun):
-        return [Row(name, s.done, s.total, 0, 0, unit="rows") for name, s in list(work.steps.items())]
+        return rewrite_rows(work)
     return []
 
 

@@ -14,7 +14,8 @@ import typer
 
 from bucketshift import eventloop
 from bucketshift.cli import render
-from bucketshift.cli.progress import Row, live
+from bucketshift.cli.progress import live
+from bucketshift.cli.progress_rows import rewrite_rows
 from bucketshift.cli.state_option import StateOption, warn_state
 from bucketshift.config import load_plan
 from bucketshift.errors import EXIT_FAILURES, UsageError
@@ -35,10 +36,7 @@ def run_with_progress(work: RewriteRun) -> RewriteReport:
     """Run `work` off the event loop while its steps show as progress rows."""
 
     async def go() -> RewriteReport:
-        def rows() -> list[Row]:
-            return [Row(name, s.done, s.total, 0, 0, unit="rows") for name, s in list(work.steps.items())]
-
-        async with live(render.err, rows):
+        async with live(render.err, lambda: rewrite_rows(work)):
             return await asyncio.to_thread(work.run)
 
     return eventloop.run(go())

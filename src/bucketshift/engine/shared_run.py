@@ -279,10 +279,6 @@ class SharedRun:
         self._tables = {name: sql.Identifier(schema, name).as_string(self._conn) for name in _TABLES}
         self._statements: dict[str, str] = {}
 
-    @property
-    def where(self) -> str:
-        return self._where
-
     def _sql(self, statement: str) -> str:
         found = self._statements.get(statement)
         if found is None:

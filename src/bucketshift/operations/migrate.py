@@ -32,7 +32,6 @@ from bucketshift.operations.context import (
     listing_source,
     mapping_specs,
     open_state,
-    state_of,
     state_where,
 )
 from bucketshift.operations.copy import CopyRequest, CopyRun
@@ -187,11 +186,6 @@ class MigrateRun:
             if self.scope is None
             else self.plan.model_copy(update={"buckets": [m for m in self.plan.buckets if m.source in self.scope]})
         )
-
-    @property
-    def manifest_path(self) -> str | Path:
-        """The SQLite file, or the PostgreSQL DSN (never shown: `manifest_where` is)."""
-        return state_of(self.plan, self.request.state)
 
     @property
     def manifest_where(self) -> str:

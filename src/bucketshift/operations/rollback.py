@@ -44,7 +44,7 @@ from bucketshift.engine.reverse import BackCheck, ReverseSpec, at_supabase, list
 from bucketshift.engine.reverse import verify_back as verify_one
 from bucketshift.engine.transfer import MappingReport, TransferOptions, transfer
 from bucketshift.errors import BucketshiftError, UsageError
-from bucketshift.operations.context import Context, open_context, state_exists, state_of, state_where
+from bucketshift.operations.context import Context, open_context, state_exists, state_where
 from bucketshift.operations.rewrite import WRITERS, ColumnResult
 from bucketshift.retry import RetryPolicy
 
@@ -128,11 +128,6 @@ class RollbackRun:
         self.report = RollbackReport(self.request.dry_run)
         self.retry = RetryPolicy(max_attempts=self.request.max_attempts)
         self.budget = MemoryBudget(self.plan.transfer.memory_budget)
-
-    @property
-    def manifest_path(self) -> str | Path:
-        """The SQLite file, or the PostgreSQL DSN (never shown: `manifest_where` is)."""
-        return state_of(self.plan, self.request.state)
 
     @property
     def manifest_where(self) -> str:
